@@ -1,0 +1,16 @@
+"""peft_lab: parameter-efficient fine-tuning, implemented for real on a tiny Chinese transformer.
+
+    import peft_lab as pl
+    model = pl.load_pretrained(head="cls", num_labels=2)
+    model = pl.apply(model, pl.LoRAConfig(r=8, alpha=16, target_modules=("q_proj", "v_proj")))
+    result = pl.fit(model, task="sentiment", steps=300, lr=2e-3, seed=0)
+"""
+from . import data, tasks
+from .io import load_adapter, read_adapter_config, save_adapter
+from .methods import REGISTRY, apply, count_parameters, merge, remove, unmerge
+from .methods.baselines import FullFineTuningConfig, HeadOnlyConfig
+from .methods.lora import LoRAConfig
+from .model import ModelConfig, TinyTransformer, VirtualTokens
+from .train import RunResult, TrainingHook, fit, set_seed
+
+__version__ = "0.1.0"

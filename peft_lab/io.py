@@ -1,0 +1,119 @@
+"""Save and load adapters: safetensors for the tensors, JSON for the config. Nothing is unpickled.
+
+An adapter directory holds ``adapter_config.json`` (method, config, the base model's shape,
+and any method state such as "the prefix MLP has been folded") and ``adapter_model.safetensors``
+(only the tensors the method added or trained, plus the task head).
+"""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from . import methods
+from .methods.base import PeftLayer, head_is_new, head_names
+
+CONFIG_FILE = "adapter_config.json"
+WEIGHTS_FILE = "adapter_model.safetensors"
+FORMAT_VERSION = 1
+
+
+def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Every tensor that makes this model differ from its base: what the method added or trained."""
+    names: dict[str, torch.Tensor] = {}
+    base_ids: set[int] = set()
+    for _, layer in model.named_modules():
+        if isinstance(layer, PeftLayer):
+            base_ids |= {id(t) for t in layer.base.parameters()} | {id(t) for t in layer.base.buffers()}
+    added_modules = [(n, m) for n, m in model.named_modules() if isinstance(m, PeftLayer)]
+    if getattr(model, "soft_prompt", None) is not None:
+        added_modules.append(("soft_prompt", model.soft_prompt))
+    if head_is_new(model):
+        added_modules += [(h, model.get_submodule(h)) for h in head_names(model)]
+    for prefix, module in added_modules:
+        for n, t in list(module.named_parameters()) + list(module.named_buffers()):
+            if id(t) not in base_ids:
+                names[f"{prefix}.{n}"] = t
+    for n, p in model.named_parameters():
+        if p.requires_grad:
+            names.setdefault(n, p)
+    return {n: t.detach().contiguous() for n, t in names.items()}
+
+
+def _shape_of(model: nn.Module) -> dict:
+    cfg = getattr(model, "config", None)
+    if cfg is not None and hasattr(cfg, "to_dict"):
+        d = cfg.to_dict()
+        d.pop("dropout", None)
+        return d
+    return {"class": type(model).__name__}
+
+
+def save_adapter(model: nn.Module, path, overwrite: bool = False) -> Path:
+    """Write the adapter of ``model`` to the directory ``path``; refuses to overwrite unless asked."""
+    config = getattr(model, "peft_config", None)
+    if config is None:
+        raise ValueError("this model has no PEFT method applied: nothing to save as an adapter")
+    path = Path(path)
+    existing = [f for f in (CONFIG_FILE, WEIGHTS_FILE) if (path / f).exists()]
+    if existing and not overwrite:
+        raise FileExistsError(f"{path} already holds an adapter ({', '.join(existing)}); "
+                              f"pass overwrite=True to replace it, or choose another directory")
+    module = methods.method_module(config)
+    meta = {"format_version": FORMAT_VERSION, "method": config.method, "config": config.to_dict(),
+            "base_model": _shape_of(model),
+            "state": module.adapter_state(model) if hasattr(module, "adapter_state") else {}}
+    tensors = adapter_state_dict(model)
+    path.mkdir(parents=True, exist_ok=True)
+    save_file(tensors, str(path / WEIGHTS_FILE), metadata={"method": config.method})
+    (path / CONFIG_FILE).write_text(json.dumps(meta, ensure_ascii=False, indent=2), encoding="utf-8")
+    return path
+
+
+def read_adapter_config(path) -> dict:
+    path = Path(path)
+    file = path / CONFIG_FILE
+    if not file.exists():
+        raise FileNotFoundError(f"no {CONFIG_FILE} in {path}: not an adapter saved by pl.save_adapter")
+    meta = json.loads(file.read_text(encoding="utf-8"))
+    if meta.get("format_version") != FORMAT_VERSION:
+        raise ValueError(f"{file}: format_version={meta.get('format_version')!r}, this peft_lab reads {FORMAT_VERSION}")
+    return meta
+
+
+def load_adapter(model: nn.Module, path) -> nn.Module:
+    """Apply the saved method to ``model`` (a fresh base) and load its tensors; returns ``model``."""
+    meta = read_adapter_config(path)
+    method = meta["method"]
+    current = getattr(model, "peft_config", None)
+    if current is not None:
+        raise ValueError(f"the model already has {current.method} applied; the adapter in {path} is "
+                         f"{method}: load adapters into a fresh base model")
+    saved_shape, shape = meta["base_model"], _shape_of(model)
+    diff = {k: (saved_shape[k], shape.get(k)) for k in saved_shape if saved_shape[k] != shape.get(k)}
+    if diff:
+        detail = ", ".join(f"{k}: adapter {a!r} vs model {b!r}" for k, (a, b) in diff.items())
+        raise ValueError(f"the adapter in {path} was saved for another base model ({detail})")
+    config = methods.config_from_dict(method, meta["config"])
+    methods.apply(model, config)
+    module = methods.method_module(method)
+    if hasattr(module, "restore_state"):
+        module.restore_state(model, meta.get("state", {}))
+    tensors = load_file(str(Path(path) / WEIGHTS_FILE))
+    expected = adapter_state_dict(model)
+    missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+    if missing or unexpected:
+        raise ValueError(f"the tensors in {path} do not fit {method} on this model: "
+                         f"missing {missing[:5]}, unexpected {unexpected[:5]}")
+    for name, t in tensors.items():
+        if t.shape != expected[name].shape:
+            raise ValueError(f"tensor {name}: the adapter has shape {tuple(t.shape)}, "
+                             f"this model expects {tuple(expected[name].shape)}")
+    with torch.no_grad():
+        params = dict(model.named_parameters()) | dict(model.named_buffers())
+        for name, t in tensors.items():
+            params[name].copy_(t)
+    return model

@@ -1,0 +1,76 @@
+"""Measure training memory by part, exactly, from the tensors themselves.
+
+* weights, gradients and optimizer state: the bytes of the tensors that hold them;
+* activations: the bytes of every tensor autograd saves for the backward pass, recorded with
+  ``torch.autograd.graph.saved_tensors_hooks`` (parameters and duplicates of one storage are
+  counted once, and parameters are not activations).
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+
+def tensor_bytes(t: torch.Tensor) -> int:
+    return t.numel() * t.element_size()
+
+
+@dataclass
+class MemoryBreakdown:
+    weights: int = 0          # every parameter and buffer of the model
+    gradients: int = 0        # .grad of the trainable parameters
+    optimizer_state: int = 0  # e.g. AdamW's two moments per trainable parameter
+    activations: int = 0      # tensors saved for backward during one forward pass
+
+    @property
+    def total(self) -> int:
+        return self.weights + self.gradients + self.optimizer_state + self.activations
+
+    def to_dict(self) -> dict:
+        return {**asdict(self), "total": self.total}
+
+    def __str__(self) -> str:
+        parts = ", ".join(f"{k} {v / 2**20:.2f} MiB" for k, v in self.to_dict().items())
+        return f"MemoryBreakdown({parts})"
+
+
+def weight_bytes(model: nn.Module) -> int:
+    return sum(tensor_bytes(t) for t in model.parameters()) + sum(tensor_bytes(b) for b in model.buffers())
+
+
+def gradient_bytes(model: nn.Module) -> int:
+    return sum(tensor_bytes(p.grad) for p in model.parameters() if p.grad is not None)
+
+
+def optimizer_state_bytes(optimizer: torch.optim.Optimizer) -> int:
+    return sum(tensor_bytes(v) for state in optimizer.state.values()
+               for v in state.values() if torch.is_tensor(v) and v.dim() > 0)
+
+
+class SavedTensorMeter:
+    """Context manager: bytes of the distinct non-parameter tensors saved for backward."""
+
+    def __init__(self, model: nn.Module | None = None):
+        self._params = {p.data_ptr() for p in model.parameters()} if model is not None else set()
+        self._seen: set[tuple[int, int]] = set()
+        self.bytes = 0
+
+    def _pack(self, t: torch.Tensor):
+        if t.data_ptr() not in self._params:
+            storage = t.untyped_storage()
+            key = (storage.data_ptr(), storage.nbytes())
+            if key not in self._seen:
+                self._seen.add(key)
+                self.bytes += storage.nbytes()
+        return t
+
+    def __enter__(self):
+        self._ctx = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
+        self._ctx.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        self._ctx.__exit__(*exc)
+        return False

@@ -1,0 +1,263 @@
+"""One training loop for every method.
+
+Method-specific behaviour comes in through two doors only: an optimizer factory
+(``optimizer=pl.loraplus_optimizer``) and training hooks (AdaLoRA's budget schedule,
+DyLoRA's rank sampling), which a method module offers through ``hooks(model, config)``.
+"""
+from __future__ import annotations
+
+import copy
+import math
+import random
+import statistics
+import time
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from . import methods
+from .memory import MemoryBreakdown, SavedTensorMeter, gradient_bytes, optimizer_state_bytes, weight_bytes
+from .tasks import Encoded, Task, get_task
+
+
+class TrainingHook:
+    """Override what you need; every method is called by ``fit`` at the named moment."""
+
+    def on_train_begin(self, model: nn.Module, total_steps: int) -> None: ...
+
+    def extra_loss(self, model: nn.Module, step: int) -> torch.Tensor | None:
+        return None  # e.g. AdaLoRA's orthogonality regulariser
+
+    def after_backward(self, model: nn.Module, step: int) -> None: ...  # gradients are available here
+
+    def after_step(self, model: nn.Module, step: int) -> None: ...
+
+    def on_train_end(self, model: nn.Module) -> None: ...
+
+
+def set_seed(seed: int) -> None:
+    """Seed Python, NumPy and torch: call before ``apply`` so a method's random init repeats too."""
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+@dataclass
+class RunResult:
+    """Everything one training run measured."""
+    method: str
+    config: dict
+    task: str
+    seed: int
+    steps: int
+    lr: float
+    metrics: dict                  # val_accuracy, val_f1, test_accuracy, test_f1 (or loss/perplexity)
+    trainable_params: int
+    total_params: int
+    sec_per_step: float            # median wall time of one optimisation step
+    train_seconds: float
+    latency_ms: float | None = None          # median forward time of one batch, as trained
+    latency_merged_ms: float | None = None   # the same after merging (mergeable methods only)
+    memory: MemoryBreakdown = field(default_factory=MemoryBreakdown)
+    history: list = field(default_factory=list)
+
+    def __getattr__(self, name):  # result.test_accuracy -> result.metrics["test_accuracy"]
+        metrics = self.__dict__.get("metrics", {})
+        if name in metrics:
+            return metrics[name]
+        raise AttributeError(name)
+
+    @property
+    def trainable_share(self) -> float:
+        return self.trainable_params / self.total_params
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["memory"] = self.memory.to_dict()
+        return d
+
+    def __str__(self) -> str:
+        lines = [f"{self.method} on {self.task}, seed {self.seed}, {self.steps} steps at lr {self.lr:g}"]
+        lines += [f"  {k:<16} {v:.4f}" for k, v in self.metrics.items()]
+        lines += [f"  trainable        {self.trainable_params:,} / {self.total_params:,} "
+                  f"({100 * self.trainable_share:.2f} %)",
+                  f"  sec/step         {self.sec_per_step * 1000:.1f} ms",
+                  f"  memory           {self.memory.total / 2**20:.1f} MiB (weights "
+                  f"{self.memory.weights / 2**20:.1f}, grads {self.memory.gradients / 2**20:.1f}, "
+                  f"optimizer {self.memory.optimizer_state / 2**20:.1f}, "
+                  f"activations {self.memory.activations / 2**20:.1f})"]
+        if self.latency_ms is not None:
+            merged = f", merged {self.latency_merged_ms:.2f} ms" if self.latency_merged_ms is not None else ""
+            lines.append(f"  latency          {self.latency_ms:.2f} ms / batch{merged}")
+        return "\n".join(lines)
+
+
+def _check_positive(name, value, kind=int):
+    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value <= 0:
+        raise ValueError(f"{name}={value!r} must be a positive {'number' if kind is float else 'integer'}")
+
+
+def _check_model_fits(model: nn.Module, task: Task, max_len: int) -> None:
+    cfg = getattr(model, "config", None)
+    if cfg is None or not hasattr(model, "vocab"):
+        raise ValueError("fit needs a peft_lab model (pl.load_pretrained or pl.TinyTransformer with .vocab)")
+    if cfg.head != task.head:
+        raise ValueError(f"task={task.name!r} needs head={task.head!r}, the model has head={cfg.head!r}; "
+                         f"load it with pl.load_pretrained(head={task.head!r})")
+    if task.head != "lm" and cfg.num_labels != task.num_labels:
+        raise ValueError(f"task={task.name!r} has {task.num_labels} labels, the model's head has "
+                         f"num_labels={cfg.num_labels}")
+    room = cfg.max_len - model.virtual_tokens().length
+    if max_len > room:
+        raise ValueError(f"max_len={max_len} does not fit: the model's context is {cfg.max_len} tokens "
+                         f"and {cfg.max_len - room} are virtual tokens; use max_len <= {room}")
+
+
+def default_optimizer(model: nn.Module, lr: float, weight_decay: float = 0.0) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if not params:
+        raise ValueError("the model has no trainable parameters: apply a method, or unfreeze something")
+    return torch.optim.AdamW(params, lr=lr, weight_decay=weight_decay)
+
+
+def lr_factor(step: int, total: int, warmup: int) -> float:
+    """Linear warmup, then cosine decay to zero."""
+    if step < warmup:
+        return (step + 1) / warmup
+    return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+@torch.no_grad()
+def measure_latency(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, repeats: int = 20) -> float:
+    """Median milliseconds of one eval-mode forward pass over the batch (after two warm-up passes)."""
+    was_training = model.training
+    model.eval()
+    times = []
+    for i in range(repeats + 2):
+        t0 = time.perf_counter()
+        model(ids, attention_mask=mask)
+        if i >= 2:
+            times.append(time.perf_counter() - t0)
+    model.train(was_training)
+    return 1000 * statistics.median(times)
+
+
+def _latencies(model: nn.Module, sample: Encoded) -> tuple[float, float | None]:
+    ids, mask, _ = sample.batch(torch.arange(min(32, len(sample))))
+    latency = measure_latency(model, ids, mask)
+    merged = None
+    if all(layer.mergeable for _, layer in methods.base.peft_layers(model)) and methods.base.peft_layers(model):
+        twin = copy.deepcopy(model)  # merging in place would round W0; the trained model stays untouched
+        methods.merge(twin)
+        merged = measure_latency(twin, ids, mask)
+    return latency, merged
+
+
+def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float = 2e-3, *,
+        batch_size: int = 32, max_len: int = 128, seed: int = 0, warmup: float = 0.06,
+        weight_decay: float = 0.0, clip: float = 1.0, train_size: int | None = None,
+        eval_every: int | None = None, optimizer=None, hooks=(), progress: bool = True,
+        measure: bool = True, evaluate_test: bool = True) -> RunResult:
+    """Train ``model`` on ``task`` for ``steps`` AdamW steps and return what was measured.
+
+    ``optimizer(model, lr)`` may build a custom optimizer (e.g. ``pl.loraplus_optimizer``);
+    ``hooks`` add ``TrainingHook``s to those the applied method asks for.
+    """
+    task_ = get_task(task)
+    _check_positive("steps", steps)
+    _check_positive("lr", lr, float)
+    _check_positive("batch_size", batch_size)
+    _check_positive("max_len", max_len)
+    if train_size is not None:
+        _check_positive("train_size", train_size)
+    if not 0 <= warmup < 1:
+        raise ValueError(f"warmup={warmup!r} is a fraction of the steps and must be in [0, 1)")
+    _check_model_fits(model, task_, max_len)
+
+    train = task_.encode(model.vocab, "train", max_len, train_size)
+    val = task_.encode(model.vocab, "validation", max_len)
+    config = getattr(model, "peft_config", None)
+    method_hooks = []
+    if config is not None and hasattr(methods.method_module(config), "hooks"):
+        method_hooks = list(methods.method_module(config).hooks(model, config))
+    all_hooks = method_hooks + list(hooks)
+
+    set_seed(seed)
+    order_rng = torch.Generator().manual_seed(seed)
+    opt = optimizer(model, lr) if optimizer is not None else default_optimizer(model, lr, weight_decay)
+    base_lrs = [g["lr"] for g in opt.param_groups]
+    warmup_steps = max(1, int(warmup * steps))
+    for h in all_hooks:
+        h.on_train_begin(model, steps)
+
+    model.train()
+    memory, history, step_times = MemoryBreakdown(weights=weight_bytes(model)), [], []
+    perm, cursor = torch.randperm(len(train), generator=order_rng), 0
+    t_start = time.perf_counter()
+    bar = tqdm(range(steps), desc=f"{getattr(config, 'method', 'model')} · {task}", disable=not progress,
+               leave=False)
+    for step in bar:
+        if cursor + batch_size > len(train):  # new epoch, new order
+            perm, cursor = torch.randperm(len(train), generator=order_rng), 0
+        ids, mask, labels = train.batch(perm[cursor:cursor + batch_size])
+        cursor += batch_size
+        t0 = time.perf_counter()
+        for g, base_lr in zip(opt.param_groups, base_lrs):
+            g["lr"] = base_lr * lr_factor(step, steps, warmup_steps)
+        meter = SavedTensorMeter(model) if measure and step == 0 else None
+        if meter:
+            with meter:
+                loss = task_.loss(model(ids, attention_mask=mask), labels)
+        else:
+            loss = task_.loss(model(ids, attention_mask=mask), labels)
+        total = loss
+        for h in all_hooks:
+            extra = h.extra_loss(model, step)
+            if extra is not None:
+                total = total + extra
+        if not torch.isfinite(total):
+            bar.close()
+            raise FloatingPointError(f"the loss became {total.item()} at step {step} (lr={lr:g}): "
+                                     f"the learning rate is probably too high")
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        for h in all_hooks:
+            h.after_backward(model, step)
+        if clip:
+            nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], clip)
+        if meter:
+            memory.gradients, memory.activations = gradient_bytes(model), meter.bytes
+        opt.step()
+        for h in all_hooks:
+            h.after_step(model, step)
+        if meter:
+            memory.optimizer_state = optimizer_state_bytes(opt)
+        step_times.append(time.perf_counter() - t0)
+        record = {"step": step, "loss": loss.item(), "lr": opt.param_groups[0]["lr"]}
+        if eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
+            record |= {f"val_{k}": v for k, v in task_.evaluate(model, val).items()}
+        history.append(record)
+        bar.set_postfix(loss=f"{record['loss']:.3f}")
+    bar.close()
+    for h in all_hooks:
+        h.on_train_end(model)
+    train_seconds = time.perf_counter() - t_start
+
+    metrics = {f"val_{k}": v for k, v in task_.evaluate(model, val).items()}
+    if evaluate_test and "test" in task_.splits():
+        test = task_.encode(model.vocab, "test", max_len)
+        metrics |= {f"test_{k}": v for k, v in task_.evaluate(model, test).items()}
+    history[-1] |= {k: v for k, v in metrics.items() if k.startswith("val_")}
+    latency = merged = None
+    if measure:
+        latency, merged = _latencies(model, val)
+    trainable, total_params = methods.count_parameters(model)
+    warm = step_times[min(2, len(step_times) - 1):]  # the first steps pay one-off allocation costs
+    return RunResult(method=getattr(config, "method", "custom"), config=config.to_dict() if config else {},
+                     task=task, seed=seed, steps=steps, lr=lr, metrics=metrics,
+                     trainable_params=trainable, total_params=total_params,
+                     sec_per_step=statistics.median(warm), train_seconds=train_seconds,
+                     latency_ms=latency, latency_merged_ms=merged, memory=memory, history=history)
