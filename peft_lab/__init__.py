@@ -5,11 +5,25 @@
     model = pl.apply(model, pl.LoRAConfig(r=8, alpha=16, target_modules=("q_proj", "v_proj")))
     result = pl.fit(model, task="sentiment", steps=300, lr=2e-3, seed=0)
 """
-from . import data, tasks
+from . import data, i18n, tasks
+from .i18n import set_language
+from .hub import load_pretrained
 from .io import load_adapter, read_adapter_config, save_adapter
 from .methods import REGISTRY, apply, count_parameters, merge, remove, unmerge
 from .methods.baselines import FullFineTuningConfig, HeadOnlyConfig
+from .methods.adapter import AdapterConfig
+from .methods.bitfit import BitFitConfig
+from .methods.ia3 import IA3Config
+from .methods.prefix_tuning import PrefixTuningConfig
+from .methods.prompt_tuning import PromptTuningConfig
+from .methods.ptuning import PTuningConfig
+from .methods.ptuning_v2 import PTuningV2Config
+from .methods.soft_prompt import fold
 from .methods.lora import LoRAConfig
+from .methods.dylora import DyLoRAConfig
+from .methods.adalora import AdaLoRAConfig
+from .methods.qlora import QLoRAConfig
+from .methods.loraplus import loraplus_optimizer
 from .model import ModelConfig, TinyTransformer, VirtualTokens
 from .train import RunResult, TrainingHook, fit, set_seed
 

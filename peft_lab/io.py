@@ -10,6 +10,7 @@ import json
 from pathlib import Path
 
 import torch
+from safetensors import safe_open
 from safetensors.torch import load_file, save_file
 from torch import nn
 
@@ -98,7 +99,22 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
         detail = ", ".join(f"{k}: adapter {a!r} vs model {b!r}" for k, (a, b) in diff.items())
         raise ValueError(f"the adapter in {path} was saved for another base model ({detail})")
     config = methods.config_from_dict(method, meta["config"])
+    with safe_open(str(Path(path) / WEIGHTS_FILE), "pt") as f:
+        weights_method = (f.metadata() or {}).get("method")
+    if weights_method != method:
+        raise ValueError(f"{Path(path) / WEIGHTS_FILE} holds tensors of {weights_method!r} but {CONFIG_FILE} "
+                         f"describes {method!r}: the two files come from different adapters")
     methods.apply(model, config)
+    try:
+        _load_tensors(model, path, meta)
+    except Exception:
+        methods.remove(model)  # a failed load gives the model back without the method
+        raise
+    return model
+
+
+def _load_tensors(model: nn.Module, path, meta: dict) -> None:
+    method = meta["method"]
     module = methods.method_module(method)
     if hasattr(module, "restore_state"):
         module.restore_state(model, meta.get("state", {}))
@@ -116,4 +132,3 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
         params = dict(model.named_parameters()) | dict(model.named_buffers())
         for name, t in tensors.items():
             params[name].copy_(t)
-    return model

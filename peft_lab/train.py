@@ -19,23 +19,9 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import methods
+from .methods.base import TrainingHook  # noqa: F401 (re-exported: pl.TrainingHook)
 from .memory import MemoryBreakdown, SavedTensorMeter, gradient_bytes, optimizer_state_bytes, weight_bytes
 from .tasks import Encoded, Task, get_task
-
-
-class TrainingHook:
-    """Override what you need; every method is called by ``fit`` at the named moment."""
-
-    def on_train_begin(self, model: nn.Module, total_steps: int) -> None: ...
-
-    def extra_loss(self, model: nn.Module, step: int) -> torch.Tensor | None:
-        return None  # e.g. AdaLoRA's orthogonality regulariser
-
-    def after_backward(self, model: nn.Module, step: int) -> None: ...  # gradients are available here
-
-    def after_step(self, model: nn.Module, step: int) -> None: ...
-
-    def on_train_end(self, model: nn.Module) -> None: ...
 
 
 def set_seed(seed: int) -> None:
@@ -156,6 +142,19 @@ def _latencies(model: nn.Module, sample: Encoded) -> tuple[float, float | None]:
     return latency, merged
 
 
+def length_bucketed_batches(lengths: torch.Tensor, batch_size: int, g: torch.Generator, pool: int = 50):
+    """One epoch of index batches: shuffle, sort within pools of ``pool`` batches by length,
+    then shuffle the batches. Padding shrinks a lot (reviews are 15-350 characters) and the
+    order stays random. Only full batches are used, so every step sees ``batch_size`` examples."""
+    perm = torch.randperm(len(lengths), generator=g)
+    batches = []
+    for start in range(0, len(perm), batch_size * pool):
+        chunk = perm[start:start + batch_size * pool]
+        chunk = chunk[torch.argsort(lengths[chunk], stable=True)]
+        batches += [chunk[i:i + batch_size] for i in range(0, len(chunk) - batch_size + 1, batch_size)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=g)]
+
+
 def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float = 2e-3, *,
         batch_size: int = 32, max_len: int = 128, seed: int = 0, warmup: float = 0.06,
         weight_decay: float = 0.0, clip: float = 1.0, train_size: int | None = None,
@@ -195,15 +194,15 @@ def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float =
 
     model.train()
     memory, history, step_times = MemoryBreakdown(weights=weight_bytes(model)), [], []
-    perm, cursor = torch.randperm(len(train), generator=order_rng), 0
+    batch_size = min(batch_size, len(train))
+    lengths, epoch = train.attention_mask.sum(1), []
     t_start = time.perf_counter()
     bar = tqdm(range(steps), desc=f"{getattr(config, 'method', 'model')} · {task}", disable=not progress,
                leave=False)
     for step in bar:
-        if cursor + batch_size > len(train):  # new epoch, new order
-            perm, cursor = torch.randperm(len(train), generator=order_rng), 0
-        ids, mask, labels = train.batch(perm[cursor:cursor + batch_size])
-        cursor += batch_size
+        if not epoch:
+            epoch = length_bucketed_batches(lengths, batch_size, order_rng)
+        ids, mask, labels = train.batch(epoch.pop())
         t0 = time.perf_counter()
         for g, base_lr in zip(opt.param_groups, base_lrs):
             g["lr"] = base_lr * lr_factor(step, steps, warmup_steps)

@@ -5,6 +5,15 @@ import torch
 import peft_lab as pl
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    """Unit tests use tiny matrices: a second thread only adds contention (badly on a busy 2-core machine)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

@@ -2,7 +2,7 @@
 
 A method module defines a config ``@dataclass`` (a ``PeftConfig`` with a unique ``method``
 name) and ``apply(model, config)``, which uses the shared mechanism in ``base.py``.
-Optionally it defines ``hooks(model, config)`` -> training hooks (see ``train.TrainingHook``)
+Optionally it defines ``hooks(model, config)`` -> training hooks (see ``base.TrainingHook``)
 and ``remove(model)`` for methods that do not only wrap modules.
 """
 from __future__ import annotations
@@ -14,13 +14,33 @@ from torch import nn
 
 from .base import PeftConfig, PeftLayer, peft_layers, replace_module
 from .baselines import FullFineTuningConfig, HeadOnlyConfig
+from .adapter import AdapterConfig
+from .bitfit import BitFitConfig
+from .ia3 import IA3Config
+from .prefix_tuning import PrefixTuningConfig
+from .prompt_tuning import PromptTuningConfig
+from .ptuning import PTuningConfig
+from .ptuning_v2 import PTuningV2Config
 from .lora import LoRAConfig
+from .dylora import DyLoRAConfig
+from .adalora import AdaLoRAConfig
+from .qlora import QLoRAConfig
 
 # The method registry: name -> config class. The class's own module holds ``apply``.
 REGISTRY: dict[str, type[PeftConfig]] = {
     "full": FullFineTuningConfig,
     "head_only": HeadOnlyConfig,
+    "bitfit": BitFitConfig,
+    "adapter": AdapterConfig,
+    "prompt_tuning": PromptTuningConfig,
+    "p_tuning": PTuningConfig,
+    "prefix_tuning": PrefixTuningConfig,
+    "p_tuning_v2": PTuningV2Config,
+    "ia3": IA3Config,
     "lora": LoRAConfig,
+    "dylora": DyLoRAConfig,
+    "adalora": AdaLoRAConfig,
+    "qlora": QLoRAConfig,
 }
 
 
@@ -75,11 +95,11 @@ def _mergeable_layers(model: nn.Module, action: str) -> list[PeftLayer]:
     layers = [m for _, m in peft_layers(model)]
     if not layers:
         raise ValueError(f"nothing to {action}: this model has no layers added by a PEFT method")
-    unmergeable = sorted({type(m).__name__ for m in layers if not m.mergeable})
+    unmergeable = sorted({getattr(m, "unmergeable_reason", type(m).__name__) for m in layers if not m.mergeable})
     if unmergeable:
         method = getattr(getattr(model, "peft_config", None), "method", "?")
         raise ValueError(f"{method}: {', '.join(unmergeable)} cannot be merged into the base weights "
-                         f"(only the LoRA family and IA3 can)")
+                         f"(only LoRA-family layers on float weights and IA3 can)")
     return layers
 
 

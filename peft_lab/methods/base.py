@@ -13,6 +13,7 @@ import re
 from dataclasses import asdict, dataclass, fields
 from typing import Callable, ClassVar, Iterable
 
+import torch
 from torch import nn
 
 
@@ -96,6 +97,24 @@ class PeftLayer(nn.Module):
 
     def unmerge(self) -> None:
         raise ValueError(f"{type(self).__name__} cannot be merged into the base weights")
+
+
+# ----------------------------------------------------------------------------- training hooks
+
+class TrainingHook:
+    """Method-specific training behaviour (AdaLoRA's budget, DyLoRA's rank sampling) without a
+    second training loop: ``fit`` calls each method at the named moment. Override what you need."""
+
+    def on_train_begin(self, model: nn.Module, total_steps: int) -> None: ...
+
+    def extra_loss(self, model: nn.Module, step: int) -> torch.Tensor | None:
+        return None  # e.g. AdaLoRA's orthogonality regulariser
+
+    def after_backward(self, model: nn.Module, step: int) -> None: ...  # gradients are available here
+
+    def after_step(self, model: nn.Module, step: int) -> None: ...
+
+    def on_train_end(self, model: nn.Module) -> None: ...
 
 
 # ----------------------------------------------------------------------------- targets

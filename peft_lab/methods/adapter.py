@@ -1,0 +1,136 @@
+"""Bottleneck adapters: Houlsby et al. (2019), Pfeiffer et al. (2021), parallel (He et al., 2022).
+
+Where the vectors go: into **small new layers inside every block**. An adapter maps the width
+d down to a bottleneck m << d and back up, with a nonlinearity and a residual:
+
+    adapter(h) = h + W_up · f(W_down · h + b_down) + b_up       W_down: m x d,  W_up: d x m
+
+which costs 2dm + d + m parameters. ``W_up`` starts at zero, so each adapter starts as the
+identity and training begins from the pretrained model. Placements:
+- Houlsby: after the attention output (``o_proj``) and after the FFN (``down_proj``): 2 per layer.
+- Pfeiffer: after the FFN only: 1 per layer, about as good at half the cost.
+- parallel: beside the whole FFN, ``mlp(x) + scale · up(f(down(x)))`` (He et al., 2022).
+Unlike LoRA, an adapter is nonlinear, so it cannot be merged into W0: inference pays for it.
+(Houlsby et al. also train the LayerNorms; here only the adapters train, so counts stay exact.)
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from .base import (PeftConfig, PeftLayer, check_choice, check_positive, check_positive_int,
+                   find_targets, freeze_all_but, head_is_new, normalize_targets, peft_layers,
+                   wrap_targets)
+
+PLACEMENTS = {  # placement -> default target_modules
+    "houlsby": ("o_proj", "down_proj"),
+    "pfeiffer": ("down_proj",),
+    "parallel": ("mlp",),
+}
+ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
+
+
+@dataclass
+class AdapterConfig(PeftConfig):
+    bottleneck: int = 32            # m: the adapter's inner width; the chapter's advice is d/16 ... d/4
+    placement: str = "houlsby"      # where the adapters sit (see PLACEMENTS)
+    activation: str = "relu"        # f, the bottleneck's nonlinearity (without it the adapter would be linear)
+    scale: float = 1.0              # parallel only: weight of the adapter branch beside the FFN
+    target_modules: tuple | str | None = None   # None = the placement's defaults; override for other models
+
+    method = "adapter"
+
+    def __post_init__(self):
+        check_positive_int("bottleneck", self.bottleneck)
+        check_choice("placement", self.placement, PLACEMENTS)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_positive("scale", self.scale)
+        if self.placement != "parallel" and self.scale != 1.0:
+            raise ValueError(f"scale={self.scale!r} only applies to placement='parallel'; "
+                             f"with placement={self.placement!r} leave it at 1.0")
+        if self.target_modules is not None:
+            self.target_modules = normalize_targets("target_modules", self.target_modules)
+
+    @property
+    def targets(self) -> tuple | str:
+        return PLACEMENTS[self.placement] if self.target_modules is None else self.target_modules
+
+
+class Bottleneck(nn.Module):
+    """``W_up · f(W_down · h)``: d -> m -> d, zero at init (W_up = 0, b_up = 0)."""
+
+    def __init__(self, d: int, m: int, activation: str):
+        super().__init__()
+        self.down = nn.Linear(d, m)
+        self.act = ACTIVATIONS[activation]()
+        self.up = nn.Linear(m, d)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        return self.up(self.act(self.down(h)))
+
+
+class SequentialAdapter(PeftLayer):
+    """Houlsby / Pfeiffer: ``h = base(x); h + bottleneck(h)``, after the wrapped module."""
+
+    def __init__(self, base: nn.Module, d: int, m: int, activation: str):
+        super().__init__(base)
+        self.adapter = Bottleneck(d, m, activation)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.base(x)
+        return h + self.adapter(h)
+
+
+class ParallelAdapter(PeftLayer):
+    """``base(x) + scale · bottleneck(x)``, beside the wrapped module (which must map d to d)."""
+
+    def __init__(self, base: nn.Module, d: int, m: int, activation: str, scale: float):
+        super().__init__(base)
+        self.adapter = Bottleneck(d, m, activation)
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.base(x) + self.scale * self.adapter(x)
+
+
+def features(module: nn.Module, name: str) -> tuple[int, int]:
+    """(in, out) width of a linear layer, or of a block from its first and last linear layer."""
+    linears = [module] if isinstance(module, nn.Linear) else \
+        [m for m in module.modules() if isinstance(m, nn.Linear)]
+    if not linears:
+        raise ValueError(f"adapter target {name!r} ({type(module).__name__}) contains no nn.Linear, so "
+                         f"its width is unknown; target linear layers or blocks built from them")
+    return linears[0].in_features, linears[-1].out_features
+
+
+def make_layer(module: nn.Module, name: str, config: AdapterConfig) -> PeftLayer:
+    k, d = features(module, name)
+    m = config.bottleneck
+    if config.placement == "parallel" and k != d:
+        raise ValueError(f"a parallel adapter needs a d -> d target; {name!r} maps {k} -> {d}")
+    if m >= d:
+        raise ValueError(f"bottleneck={m} must be smaller than the width d={d} of {name!r} "
+                         f"(allowed: 1 ... {d - 1}); a bottleneck as wide as the layer saves nothing")
+    if config.placement == "parallel":
+        layer = ParallelAdapter(module, d, m, config.activation, config.scale)
+    else:
+        layer = SequentialAdapter(module, d, m, config.activation)
+    weight = next(module.parameters(), None)
+    return layer if weight is None else layer.to(weight.device)
+
+
+def apply(model: nn.Module, config: AdapterConfig) -> None:
+    # the sequential placements sit after linear layers; a parallel adapter sits beside a whole block
+    block = config.placement == "parallel" and config.targets != "all-linear"
+    names = find_targets(model, config.targets, kind=nn.Module if block else nn.Linear)
+    nested = [(a, b) for a in names for b in names if b.startswith(a + ".")]
+    if nested:
+        raise ValueError(f"target_modules={config.targets!r} selects {nested[0][1]!r} inside "
+                         f"{nested[0][0]!r}: an adapter would wrap another; select one of them")
+    wrap_targets(model, names, lambda module, name: make_layer(module, name, config))
+    added = [p for _, layer in peft_layers(model) for p in layer.added_parameters()]
+    freeze_all_but(model, added, train_head=head_is_new(model))

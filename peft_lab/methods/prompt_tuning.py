@@ -1,0 +1,78 @@
+"""Prompt tuning (Lester et al., 2021, "The Power of Scale for Parameter-Efficient Prompt Tuning").
+
+Where the vectors go: **only into the input**. L trainable vectors ``P_e`` (L x d) are prepended
+to the token embeddings, as if the text began with L "soft" words that have no characters;
+every layer then processes them like real tokens. Nothing inside the layers changes, so the
+cost is L·d parameters. (This is what the source chapter calls "prefix tuning"; prefix tuning
+puts vectors inside *every* layer's attention, see ``prefix_tuning.py``.)
+
+The vectors start random (at the scale of the token embeddings) or, better for small models,
+as the embeddings of a task description such as "这条评论的情感是" repeated to length L.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..model import VirtualTokens
+from . import soft_prompt
+from .base import PeftConfig, check_positive_int
+
+
+@dataclass
+class PromptTuningConfig(PeftConfig):
+    num_virtual_tokens: int = 20   # L: more vectors = more capacity, but less room for the text
+    init_text: str | None = None   # start from these characters' embeddings (repeated/truncated to L)
+
+    method = "prompt_tuning"
+
+    def __post_init__(self):
+        check_positive_int("num_virtual_tokens", self.num_virtual_tokens)
+        if self.init_text is not None and (not isinstance(self.init_text, str) or not self.init_text.strip()):
+            raise ValueError(f"init_text={self.init_text!r} must be None (random init) or a non-empty string")
+
+
+class PromptEmbedding(nn.Module):
+    """L trainable input vectors: ``forward()`` returns them as virtual tokens, (1, L, d)."""
+
+    def __init__(self, prompt: torch.Tensor):
+        super().__init__()
+        self.prompt = nn.Parameter(prompt.detach().clone())   # P_e, (L, d)
+
+    def forward(self) -> VirtualTokens:
+        return VirtualTokens(embeds=self.prompt[None])
+
+    def extra_repr(self) -> str:
+        L, d = self.prompt.shape
+        return f"L={L}, d={d}"
+
+
+def initial_prompt(model: nn.Module, config: PromptTuningConfig) -> torch.Tensor:
+    """(L, d) start values: a text's token embeddings, or random vectors of the same scale."""
+    embed = getattr(model, "embed_tokens", None)
+    if not isinstance(embed, nn.Embedding):
+        raise ValueError(f"prompt tuning initialises from the model's token embedding "
+                         f"`embed_tokens`; {type(model).__name__} has none")
+    L = config.num_virtual_tokens
+    W = embed.weight.detach()
+    if config.init_text is None:
+        # random, but as large as real token embeddings so the first layer sees familiar inputs
+        return torch.randn(L, W.shape[1], dtype=W.dtype, device=W.device) * W.std()
+    vocab = getattr(model, "vocab", None)
+    if vocab is None:
+        raise ValueError(f"init_text={config.init_text!r} needs the model's character vocabulary "
+                         f"(model.vocab, set by pl.load_pretrained); use init_text=None for random init")
+    ids = vocab.encode(config.init_text, bos=False)
+    ids = (ids * (L // len(ids) + 1))[:L]   # repeat, then truncate, to exactly L tokens
+    return W[torch.tensor(ids, device=W.device)].clone()
+
+
+def apply(model: nn.Module, config: PromptTuningConfig) -> None:
+    soft_prompt.require_slot(model, "prompt tuning")
+    soft_prompt.check_fits(model, config.num_virtual_tokens)
+    soft_prompt.install(model, PromptEmbedding(initial_prompt(model, config)))
+
+
+remove = soft_prompt.remove

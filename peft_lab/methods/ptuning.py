@@ -1,0 +1,91 @@
+"""P-Tuning (Liu et al., 2021, "GPT Understands, Too").
+
+Where the vectors go: **into the input**, like prompt tuning: L virtual tokens prepended to the
+token embeddings. What differs is how they are trained. They are not free parameters but the
+output of a small *prompt encoder* applied to L pseudo-token inputs ``[P_0 … P_L-1]``:
+
+    h_0..h_L-1 = MLP(LSTM(P_0..P_L-1))        (or MLP alone)
+
+which couples the vectors and makes optimisation steadier. The encoder is only needed while
+training: ``fold(model)`` replaces it by the L x d vectors it produces (identical outputs; the
+count drops to L·d). The paper also interleaves prompts with the input around anchor tokens;
+here, as in HF PEFT, they are simply prepended, and the encoder mirrors HF's ``PromptEncoder``
+so that parameter counts agree.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from ..model import VirtualTokens
+from . import soft_prompt
+from .base import PeftConfig, check_choice, check_positive_int
+from .prompt_tuning import PromptEmbedding
+
+ENCODERS = ("mlp", "lstm")
+
+
+@dataclass
+class PTuningConfig(PeftConfig):
+    num_virtual_tokens: int = 20     # L virtual tokens prepended to the input
+    encoder_hidden_size: int = 128   # h: width of the prompt encoder (training only; folded away after)
+    encoder: str = "mlp"             # "mlp" (HF's recommended default) or "lstm" (the paper's: 2-layer BiLSTM + MLP)
+
+    method = "p_tuning"
+
+    def __post_init__(self):
+        check_positive_int("num_virtual_tokens", self.num_virtual_tokens)
+        check_positive_int("encoder_hidden_size", self.encoder_hidden_size)
+        check_choice("encoder", self.encoder, ENCODERS)
+
+
+class PromptEncoder(nn.Module):
+    """Pseudo-token inputs (L x d) -> [BiLSTM] -> MLP -> L virtual tokens (L x d)."""
+
+    def __init__(self, L: int, d: int, h: int, encoder: str = "mlp"):
+        super().__init__()
+        self.pseudo = nn.Parameter(torch.randn(L, d))   # the inputs [P_0..P_L-1], (L, d)
+        if encoder == "lstm":
+            self.lstm = nn.LSTM(d, h, num_layers=2, bidirectional=True, batch_first=True)
+            self.mlp = nn.Sequential(nn.Linear(2 * h, 2 * h), nn.ReLU(), nn.Linear(2 * h, d))
+        else:
+            self.lstm = None
+            self.mlp = nn.Sequential(nn.Linear(d, h), nn.ReLU(), nn.Linear(h, h), nn.ReLU(), nn.Linear(h, d))
+
+    def vectors(self) -> torch.Tensor:
+        x = self.pseudo[None]                 # (1, L, d)
+        if self.lstm is not None:
+            x = self.lstm(x)[0]               # (1, L, 2h): both directions see every pseudo token
+        return self.mlp(x)                    # (1, L, d)
+
+    def forward(self) -> VirtualTokens:
+        return VirtualTokens(embeds=self.vectors())
+
+    def fold(self) -> PromptEmbedding:
+        """The vectors this encoder produces, as plain prompt-tuning parameters."""
+        with torch.enable_grad():   # the LSTM's no-grad kernel rounds differently (~1e-8): use the training path
+            return PromptEmbedding(self.vectors()[0].detach())
+
+
+def apply(model: nn.Module, config: PTuningConfig) -> None:
+    soft_prompt.require_slot(model, "P-Tuning")
+    soft_prompt.check_fits(model, config.num_virtual_tokens)
+    d, _ = soft_prompt.model_shape(model)
+    encoder = PromptEncoder(config.num_virtual_tokens, d, config.encoder_hidden_size, config.encoder)
+    soft_prompt.install(model, encoder)
+
+
+fold = soft_prompt.fold
+remove = soft_prompt.remove
+
+
+def adapter_state(model: nn.Module) -> dict:
+    """Saved with the adapter: whether the encoder was folded (then only L x d vectors are stored)."""
+    return {"folded": not isinstance(model.soft_prompt, PromptEncoder)}
+
+
+def restore_state(model: nn.Module, state: dict) -> None:
+    if state.get("folded"):
+        fold(model)

@@ -1,0 +1,36 @@
+"""P-Tuning v2 (Liu et al., 2022, "P-Tuning v2: Prompt Tuning Can Be Comparable to Fine-tuning
+Universally Across Scales and Tasks").
+
+Where the vectors go: **inside every layer** ("deep prompt tuning"), like prefix tuning: L key
+and L value vectors prepended to each attention layer's keys and values, L·2·n_layers·d
+parameters. Unlike prefix tuning there is no reparameterisation MLP: the paper found it
+unnecessary (or harmful) on understanding tasks, so the prefix trains directly, from the start.
+It was designed for classification and sequence labelling (a linear head on the tokens), which
+is why it is shown here with the ``cls`` and ``token`` heads. The machinery is prefix tuning's,
+with the projection off.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from torch import nn
+
+from . import prefix_tuning, soft_prompt
+from .base import PeftConfig, check_positive_int
+
+
+@dataclass
+class PTuningV2Config(PeftConfig):
+    num_virtual_tokens: int = 20   # L pairs per layer; the paper: < 20 for classification, ~100 for tagging
+
+    method = "p_tuning_v2"
+
+    def __post_init__(self):
+        check_positive_int("num_virtual_tokens", self.num_virtual_tokens)
+
+
+def apply(model: nn.Module, config: PTuningV2Config) -> None:
+    prefix_tuning.install(model, config.num_virtual_tokens, "P-Tuning v2")
+
+
+remove = soft_prompt.remove

@@ -1,0 +1,57 @@
+"""Helpers for the LoRA-family tests: a tiny next-token problem and fit's order of hook calls."""
+import torch
+import torch.nn.functional as F
+
+
+
+def counting_ids(vocab_size: int = 50, n: int = 16, length: int = 12, seed: int = 0) -> torch.Tensor:
+    """Sequences that count up by one (mod the vocabulary): the next token follows from the last."""
+    g = torch.Generator().manual_seed(seed)
+    start = torch.randint(0, vocab_size - 5, (n, 1), generator=g)
+    return (start + torch.arange(length)) % (vocab_size - 5) + 5  # ids in [5, vocab_size)
+
+
+def lm_loss(model, ids: torch.Tensor) -> torch.Tensor:
+    logits = model(ids[:, :-1])
+    return F.cross_entropy(logits.reshape(-1, logits.shape[-1]), ids[:, 1:].reshape(-1))
+
+
+def train(model, steps: int = 20, lr: float = 1e-2, hooks=(), optimizer=None, loss_fn=None) -> list[float]:
+    """A few optimizer steps, calling hooks exactly where ``pl.fit`` does; returns every step's loss.
+    ``loss_fn(model)`` defaults to next-token loss on counting sequences."""
+    if loss_fn is None:
+        ids = counting_ids(model.config.vocab_size)
+        loss_fn = lambda m: lm_loss(m, ids)  # noqa: E731
+    opt = (optimizer(model, lr) if optimizer is not None
+           else torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=lr))
+    for h in hooks:
+        h.on_train_begin(model, steps)
+    model.train()
+    losses = []
+    for step in range(steps):
+        loss = loss_fn(model)
+        total = loss
+        for h in hooks:
+            extra = h.extra_loss(model, step)
+            if extra is not None:
+                total = total + extra
+        opt.zero_grad()
+        total.backward()
+        for h in hooks:
+            h.after_backward(model, step)
+        opt.step()
+        for h in hooks:
+            h.after_step(model, step)
+        losses.append(loss.item())
+    for h in hooks:
+        h.on_train_end(model)
+    model.eval()
+    return losses
+
+
+def randomize_(params, std: float = 0.1, seed: int = 1) -> None:
+    """Give trainable tensors non-trivial values (B = 0 at init would make many checks vacuous)."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in params:
+            p.add_(torch.randn(p.shape, generator=g) * std)
