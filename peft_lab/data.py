@@ -122,6 +122,7 @@ def pretraining_texts() -> list[str]:
 
 # ----------------------------------------------------------------------------- vocabulary
 
+@functools.lru_cache(maxsize=None)
 def normalize_char(char: str) -> str:
     """Fold full-width digits/letters to their ASCII form (NFKC), one character to one."""
     folded = unicodedata.normalize("NFKC", char)

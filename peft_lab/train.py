@@ -158,26 +158,28 @@ def length_bucketed_batches(lengths: torch.Tensor, batch_size: int, g: torch.Gen
 def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float = 2e-3, *,
         batch_size: int = 32, max_len: int = 128, seed: int = 0, warmup: float = 0.06,
         weight_decay: float = 0.0, clip: float = 1.0, train_size: int | None = None,
-        eval_every: int | None = None, optimizer=None, hooks=(), progress: bool = True,
+        eval_size: int | None = None, eval_every: int | None = None, optimizer=None, hooks=(), progress: bool = True,
         measure: bool = True, evaluate_test: bool = True) -> RunResult:
     """Train ``model`` on ``task`` for ``steps`` AdamW steps and return what was measured.
 
     ``optimizer(model, lr)`` may build a custom optimizer (e.g. ``pl.loraplus_optimizer``);
-    ``hooks`` add ``TrainingHook``s to those the applied method asks for.
+    ``hooks`` add ``TrainingHook``s to those the applied method asks for. ``train_size`` and
+    ``eval_size`` keep only the first examples of the (fixed, shuffled) splits, for quick runs.
     """
     task_ = get_task(task)
     _check_positive("steps", steps)
     _check_positive("lr", lr, float)
     _check_positive("batch_size", batch_size)
     _check_positive("max_len", max_len)
-    if train_size is not None:
-        _check_positive("train_size", train_size)
+    for name, value in (("train_size", train_size), ("eval_size", eval_size)):
+        if value is not None:
+            _check_positive(name, value)
     if not 0 <= warmup < 1:
         raise ValueError(f"warmup={warmup!r} is a fraction of the steps and must be in [0, 1)")
     _check_model_fits(model, task_, max_len)
 
     train = task_.encode(model.vocab, "train", max_len, train_size)
-    val = task_.encode(model.vocab, "validation", max_len)
+    val = task_.encode(model.vocab, "validation", max_len, eval_size)
     config = getattr(model, "peft_config", None)
     method_hooks = []
     if config is not None and hasattr(methods.method_module(config), "hooks"):
@@ -247,7 +249,7 @@ def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float =
 
     metrics = {f"val_{k}": v for k, v in task_.evaluate(model, val).items()}
     if evaluate_test and "test" in task_.splits():
-        test = task_.encode(model.vocab, "test", max_len)
+        test = task_.encode(model.vocab, "test", max_len, eval_size)
         metrics |= {f"test_{k}": v for k, v in task_.evaluate(model, test).items()}
     history[-1] |= {k: v for k, v in metrics.items() if k.startswith("val_")}
     latency = merged = None

@@ -1,0 +1,20 @@
+"""Experiments behind every measured number in the notebooks: one command per sweep.
+
+    python -m peft_lab.experiments methods          # -> results/methods.json (resumable)
+    python -m peft_lab.experiments all --plan       # how many runs, and roughly how long
+    python -m peft_lab.experiments lora_rank --quick
+
+Sweeps (``SWEEPS``): ``repro``, ``methods``, ``baselines``, ``lora_rank``, ``adapter_bottleneck``,
+``prefix_length``, ``train_size``, ``delta_w``, ``segmentation``. The recipe (STEPS, BATCH,
+MAX_LEN, seeds) is at the top of ``sweeps.py``. Modules: ``runner`` (specs, resumable loop),
+``execute`` (what one run computes), ``sweeps`` (the grids), ``analysis`` (summaries),
+``spectra`` (ΔW and subspace math), ``tfidf`` (classical baseline), ``api`` (this API).
+"""
+from .analysis import chosen_lrs, energy_table, format_table, select, series, summarize, value
+from .api import load_results, plan, results_dir, results_path, run_sweep, validate
+from .runner import SEARCH, Spec
+from .sweeps import BATCH, MAX_LEN, QUICK, SEEDS, STEPS, SWEEPS, method_table
+
+__all__ = ["run_sweep", "load_results", "plan", "validate", "summarize", "series", "select", "value",
+           "chosen_lrs", "energy_table", "format_table", "results_dir", "results_path", "Spec", "SEARCH",
+           "SWEEPS", "STEPS", "BATCH", "MAX_LEN", "SEEDS", "QUICK", "method_table"]

@@ -1,0 +1,200 @@
+"""The notebook-facing API: run a sweep, load committed results, check their schema.
+
+    from peft_lab.experiments import run_sweep, load_results, summarize
+    live = run_sweep("lora_rank", quick=True)     # < 30 s, nothing written
+    committed = load_results("lora_rank")         # results/lora_rank.json
+"""
+from __future__ import annotations
+
+import datetime
+import importlib.metadata
+import json
+import os
+import platform
+import subprocess
+import time
+from pathlib import Path
+
+import torch
+
+from .. import hub
+from . import sweeps
+from .execute import execute as execute_spec
+from .runner import Journal, Spec, checkpoint_id, pending_keys, run_specs, write_json_atomic
+
+REPO = Path(__file__).resolve().parents[2]
+RUN_FIELDS = ("method", "label", "variant", "kind", "config", "seed", "init", "task", "steps", "lr",
+              "train_size", "stage", "status", "metrics", "details")
+METRIC_FIELDS = ("test_accuracy", "val_accuracy", "test_f1", "val_f1", "trainable_params", "total_params",
+                 "trainable_share", "sec_per_step", "train_seconds", "latency_ms", "latency_merged_ms",
+                 "memory", "adapter_bytes")
+MEMORY_FIELDS = ("weights", "gradients", "optimizer_state", "activations", "total")
+META_FIELDS = ("sweep", "command", "date", "duration_seconds", "versions", "machine", "git_commit",
+               "checkpoint", "recipe", "lr_source")
+# Measured on the reference machine (2 shared cores, one busy neighbour) to estimate a plan's time.
+STEP_SECONDS = {"sentiment": 0.18, "segmentation": 0.20}   # one step at batch 32
+EVAL_SECONDS = {"sentiment": 7.0, "segmentation": 11.0}    # whole validation + test split
+TFIDF_SECONDS = 25.0
+
+
+def results_dir() -> Path:
+    """Where committed results live: ``results/`` of the repository (``$PEFT_LAB_RESULTS`` overrides)."""
+    return Path(os.environ.get("PEFT_LAB_RESULTS", REPO / "results"))
+
+
+def results_path(name: str, directory: Path | None = None) -> Path:
+    return Path(directory or results_dir()) / f"{name}.json"
+
+
+def journal_path(out: Path) -> Path:
+    return Path(out).with_suffix(".partial.jsonl")
+
+
+def load_results(name: str, directory: Path | None = None) -> dict:
+    """The committed results of sweep ``name`` (``results/NAME.json``)."""
+    sweeps.get_sweep(name)
+    path = results_path(name, directory)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} does not exist yet; create it with: python -m peft_lab.experiments {name}")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def build(name: str, quick: bool, directory: Path | None = None) -> tuple[list[Spec], sweeps.Context]:
+    ctx = sweeps.Context(quick, Path(directory or results_dir()))
+    return sweeps.get_sweep(name).build(ctx), ctx
+
+
+def estimate_seconds(spec: Spec) -> float:
+    """Rough time of one spec on the reference machine (the progress bar shows the real ETA)."""
+    if spec.kind == "tfidf":
+        return TFIDF_SECONDS
+    train = spec.steps * STEP_SECONDS[spec.task] * spec.batch / 32
+    evaluation = EVAL_SECONDS[spec.task] * (0.6 if spec.test_limit else 1.0) * min(1.0, spec.max_len / 128 + 0.3)
+    one = train + evaluation + (2.0 if spec.measure else 0.0) + 0.5
+    return one * (len(spec.extra["ranks"]) if spec.kind == "subspace" else 1)
+
+
+def plan(name: str, quick: bool = False, out: Path | None = None, directory: Path | None = None) -> dict:
+    """How many runs a sweep has, how many are left to compute (the rest are shared or in the
+    journal beside ``out``), and the estimated time of those."""
+    specs, ctx = build(name, quick, directory)
+    done = Journal(journal_path(out) if out else None).load()
+    todo = pending_keys(specs, done)
+    by_key = {s.key(): s for s in specs}
+    seconds = sum(estimate_seconds(by_key.get(k, specs[-1])) for k in todo)
+    stages = {stage: sum(s.stage == stage for s in specs) for stage in ("lr_search", "final")}
+    return {"sweep": name, "runs": len(specs), "stages": stages, "to_compute": len(todo),
+            "in_journal": len(done), "estimated_seconds": round(seconds), "lr_source": ctx.lr_source}
+
+
+def format_plan(p: dict) -> str:
+    stages = " + ".join(f"{n} {stage}" for stage, n in p["stages"].items() if n)
+    journal = f", {p['in_journal']} already in the journal" if p["in_journal"] else ""
+    minutes = p["estimated_seconds"] / 60
+    return (f"{p['sweep']}: {p['runs']} runs ({stages}), {p['to_compute']} to compute{journal}; "
+            f"about {minutes:.1f} min on the reference machine")
+
+
+def run_sweep(name: str, quick: bool = True, progress: bool = True, out=None, overwrite: bool = False,
+              jobs: int = 1, execute=execute_spec, command: str | None = None,
+              directory: Path | None = None) -> dict:
+    """Run sweep ``name`` and return ``{"meta", "runs"}``.
+
+    ``quick=True`` is the notebooks' live version (a few points, one seed, < 30 s). Nothing is
+    written unless ``out`` is a path; then finished runs are journalled beside it as they finish
+    (``out`` with ``.partial.jsonl``), so a re-run resumes, and ``out`` is written atomically at
+    the end. An existing ``out`` is only replaced with ``overwrite=True``.
+    """
+    if out is not None and Path(out).exists() and not overwrite:
+        raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
+    t0 = time.perf_counter()
+    specs, ctx = build(name, quick, directory)
+    journal = Journal(journal_path(out) if out is not None else None)
+    runs = run_specs(specs, execute, journal, progress=progress, desc=name, jobs=jobs)
+    results = {"meta": meta(name, quick, ctx, time.perf_counter() - t0, runs, jobs, command), "runs": runs}
+    validate(results)
+    if out is not None:
+        write_json_atomic(Path(out), results)
+        journal.delete()
+    return results
+
+
+# ----------------------------------------------------------------------------- provenance
+
+def meta(name: str, quick: bool, ctx: sweeps.Context, duration: float, runs: list[dict], jobs: int,
+         command: str | None) -> dict:
+    doc = (sweeps.get_sweep(name).build.__doc__ or "").strip()
+    return {"sweep": name, "description": " ".join(doc.split()), "quick": quick,
+            "command": command or f"run_sweep({name!r}, quick={quick})",
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "duration_seconds": round(duration, 1),
+            "compute_seconds": round(sum(r.get("wall_seconds", 0) for r in runs if not r.get("reused")), 1),
+            "versions": versions(), "machine": machine(jobs), "git_commit": git_commit(),
+            "checkpoint": checkpoint_id(), "checkpoint_card": _card(),
+            "recipe": sweeps.recipe(quick), "lr_source": ctx.lr_source, "runs": len(runs)}
+
+
+def versions() -> dict:
+    out = {"python": platform.python_version()}
+    for package in ("peft-lab", "torch", "numpy", "snownlp", "safetensors", "scikit-learn", "peft"):
+        try:
+            out[package] = importlib.metadata.version(package)
+        except importlib.metadata.PackageNotFoundError:
+            out[package] = None
+    return out
+
+
+def machine(jobs: int = 1) -> dict:
+    return {"platform": platform.platform(), "processor": _cpu_model(), "cores": os.cpu_count(),
+            "torch_threads": 1 if jobs > 1 else torch.get_num_threads(), "jobs": jobs}
+
+
+def _cpu_model() -> str:
+    try:  # platform.processor() is often empty on Linux
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def git_commit() -> str | None:
+    """HEAD of the repository, with "+dirty" when tracked files differ from it; None without git."""
+    try:
+        head = subprocess.run(["git", "-C", str(REPO), "rev-parse", "HEAD"], capture_output=True,
+                              text=True, timeout=10, check=True).stdout.strip()
+        dirty = subprocess.run(["git", "-C", str(REPO), "status", "--porcelain", "--untracked-files=no"],
+                               capture_output=True, text=True, timeout=10, check=True).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return head + ("+dirty" if dirty else "")
+
+
+def _card() -> dict | None:
+    try:
+        return hub.read_card()["card"]
+    except FileNotFoundError:
+        return None
+
+
+# ----------------------------------------------------------------------------- schema
+
+def validate(results: dict) -> None:
+    """Raise ValueError naming the run and the field when ``results`` breaks the schema."""
+    missing = [f for f in META_FIELDS if f not in results.get("meta", {})]
+    if missing:
+        raise ValueError(f"meta lacks {missing}")
+    for i, run in enumerate(results["runs"]):
+        where = f"run {i} ({run.get('label')}, seed {run.get('seed')})"
+        missing = [f for f in RUN_FIELDS if f not in run]
+        if missing:
+            raise ValueError(f"{where} lacks {missing}")
+        if run["status"] != "ok" or run["kind"] == "subspace":
+            continue  # a diverged run has no metrics; the subspace run's are per rank in details
+        missing = [f for f in METRIC_FIELDS if f not in run["metrics"]]
+        if missing:
+            raise ValueError(f"{where}: metrics lack {missing}")
+        memory = run["metrics"]["memory"]
+        if memory is not None and sorted(memory) != sorted(MEMORY_FIELDS):
+            raise ValueError(f"{where}: memory has {sorted(memory)}, expected {sorted(MEMORY_FIELDS)}")

@@ -1,0 +1,154 @@
+"""What one spec computes: build the model, train it with ``pl.fit``, measure the rest.
+
+``execute(spec) -> {"status", "metrics", "details"}``. Metrics (the suite's schema):
+val/test accuracy and F1, trainable and total parameters and their share, seconds per step,
+training seconds, inference latency (after folding a prefix or P-Tuning encoder; merged where
+the method merges), the training-memory breakdown and the adapter's file size.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import tempfile
+from pathlib import Path
+
+from torch import nn
+
+from .. import hub, methods
+from ..data import Vocab
+from ..io import save_adapter
+from ..methods.adalora import rank_pattern
+from ..methods.base import peft_layers
+from ..methods.loraplus import loraplus_optimizer
+from ..methods.soft_prompt import fold
+from ..model import ModelConfig, TinyTransformer
+from ..tasks import get_task
+from ..train import _latencies, fit, set_seed
+from . import spectra
+from .runner import Spec
+
+CURVE_POINTS = 20  # the stored loss curve: mean loss over this many equal windows of steps
+OPTIMIZERS = {"loraplus": loraplus_optimizer}
+
+
+def scratch_model(head: str, num_labels: int) -> TinyTransformer:
+    """The checkpoint's architecture and vocabulary with random weights, and the attention mode
+    ``load_pretrained`` uses for this head, so pretrained vs scratch differ only in the weights."""
+    meta = hub.read_card()
+    causal = meta.get("attention", {}).get(head, meta["model"]["causal"])
+    model = TinyTransformer(ModelConfig(**{**meta["model"], "head": head, "num_labels": num_labels,
+                                           "causal": causal}))
+    model.vocab = Vocab.from_dict(meta["vocab"])
+    return model.train()
+
+
+def build_model(spec: Spec) -> nn.Module:
+    task = get_task(spec.task)
+    set_seed(spec.seed)  # the new head and the method's own random init repeat with the seed
+    if spec.init == "pretrained":
+        model = hub.load_pretrained(task.head, task.num_labels)
+    elif spec.init == "scratch":
+        model = scratch_model(task.head, task.num_labels)
+    else:
+        raise ValueError(f"init={spec.init!r} must be 'pretrained' or 'scratch'")
+    return methods.apply(model, methods.config_from_dict(spec.method, spec.config))
+
+
+def optimizer_factory(spec: Spec):
+    if spec.optimizer is None:
+        return None
+    options = dict(spec.optimizer)
+    name = options.pop("name")
+    if name not in OPTIMIZERS:
+        raise ValueError(f"optimizer {name!r} is not one of {sorted(OPTIMIZERS)}")
+    return functools.partial(OPTIMIZERS[name], **options)
+
+
+def loss_curve(history: list[dict], points: int = CURVE_POINTS) -> list[list[float]]:
+    """[[last step of the window, mean loss over the window], ...]: a training curve in ~20 numbers."""
+    size = max(1, -(-len(history) // points))  # ceil
+    windows = [history[i:i + size] for i in range(0, len(history), size)]
+    return [[w[-1]["step"], spectra.rounded(sum(h["loss"] for h in w) / len(w))] for w in windows]
+
+
+def adapter_bytes(model: nn.Module) -> int:
+    """Size on disk of what ``pl.save_adapter`` writes (tensors + JSON config)."""
+    with tempfile.TemporaryDirectory() as d:
+        save_adapter(model, d)
+        return sum(f.stat().st_size for f in Path(d).iterdir())
+
+
+def train_and_measure(spec: Spec, model: nn.Module) -> dict:
+    """Train with the spec's recipe, evaluate on test, fold, measure; a divergence is a result."""
+    task = get_task(spec.task)
+    try:
+        result = fit(model, spec.task, spec.steps, spec.lr, batch_size=spec.batch, max_len=spec.max_len,
+                     seed=spec.seed, train_size=spec.train_size, optimizer=optimizer_factory(spec),
+                     progress=False, measure=spec.measure, evaluate_test=False)
+    except FloatingPointError as e:  # a too-high rate in the lr search: recorded, never chosen
+        return {"status": "diverged", "metrics": {}, "details": {"error": str(e)}}
+    test = task.encode(model.vocab, "test", spec.max_len, spec.test_limit)
+    metrics = dict(result.metrics) | {f"test_{k}": v for k, v in task.evaluate(model, test).items()}
+    details = {"initial_loss": spectra.rounded(result.history[0]["loss"], 7),
+               "loss_curve": loss_curve(result.history)}
+    latency, merged = result.latency_ms, result.latency_merged_ms
+    if hasattr(getattr(model, "soft_prompt", None), "fold"):  # the MLP/encoder is training-only
+        fold(model)
+        details["folded"] = True
+        if spec.measure:
+            latency, merged = _latencies(model, task.encode(model.vocab, "validation", spec.max_len))
+    if spec.method == "adalora":
+        details["rank_pattern"] = rank_pattern(model)
+    metrics |= {"trainable_params": result.trainable_params, "total_params": result.total_params,
+                "trainable_share": result.trainable_share, "sec_per_step": result.sec_per_step,
+                "train_seconds": round(result.train_seconds, 3), "latency_ms": latency,
+                "latency_merged_ms": merged, "memory": result.memory.to_dict() if spec.measure else None,
+                "adapter_bytes": adapter_bytes(model)}
+    return {"status": "ok", "metrics": metrics, "details": details}
+
+
+def run_train(spec: Spec) -> dict:
+    return train_and_measure(spec, build_model(spec))
+
+
+def run_delta_w(spec: Spec) -> dict:
+    """Full fine-tuning, then the spectrum of ΔW for every attention and FFN matrix."""
+    model = build_model(spec)
+    W0 = spectra.block_weights(model)
+    out = train_and_measure(spec, model)
+    if out["status"] == "ok":
+        W = spectra.block_weights(model)
+        out["details"]["spectra"] = {name: spectra.delta_w_report(W0[name], W[name], seed=i)
+                                     for i, name in enumerate(W0)}
+    return out
+
+
+def run_subspace(spec: Spec) -> dict:
+    """LoRA trained at two ranks (same seed, data and rate); φ between their A matrices (and
+    between their ΔW), layer by layer, plus φ of two random matrices of the same shapes."""
+    r1, r2 = spec.extra["ranks"]
+    trained, models = {}, {}
+    for r in (r1, r2):
+        config = {**spec.config, "r": r, "alpha": spec.extra["alpha_over_r"] * r}
+        one = dataclasses.replace(spec, kind="train", config=config, extra={})
+        model = build_model(one)
+        out = train_and_measure(one, model)
+        if out["status"] != "ok":
+            return {"status": out["status"], "metrics": {}, "details": {f"r={r}": out["details"]}}
+        models[f"r={r}"] = out["metrics"]
+        trained[r] = {name: (layer.A.detach(), layer.delta_weight().detach()) for name, layer in peft_layers(model)}
+    subspace = {name: {"A": spectra.subspace_similarity(trained[r1][name][0], trained[r2][name][0], r1, r2),
+                       "delta_w": spectra.subspace_similarity(trained[r1][name][1], trained[r2][name][1], r1, r2)}
+                for name in trained[r1]}
+    A1, A2 = next(iter(trained[r1].values()))[0], next(iter(trained[r2].values()))[0]
+    random = spectra.subspace_similarity(spectra.random_like(A1, 1), spectra.random_like(A2, 2), r1, r2)
+    return {"status": "ok", "metrics": {},
+            "details": {"models": models, "subspace": subspace, "random": random}}
+
+
+def execute(spec: Spec) -> dict:
+    """Compute one spec (a module-level function, so worker processes can run it)."""
+    if spec.kind == "tfidf":
+        from .tfidf import run_tfidf
+        return run_tfidf(spec)
+    return {"train": run_train, "delta_w": run_delta_w, "subspace": run_subspace}[spec.kind](spec)

@@ -1,0 +1,253 @@
+"""Run a list of specs resumably and assemble ``{"meta", "runs"}``.
+
+Every finished computation is appended at once as one JSON line to a journal
+(``results/NAME.partial.jsonl``), keyed by its spec: an interrupted sweep picks up where it
+stopped and never recomputes what finished. Two specs with the same key (everything that
+determines the numbers: method, config, seed, lr, recipe, checkpoint) are computed once -- the
+seed-0 "final" run of a method *is* its seed-0 learning-rate-search run at the chosen rate.
+A final spec may leave ``lr=SEARCH``: it is resolved from the finished ``lr_search`` runs of
+the same label, by the validation metric only.
+"""
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from tqdm.auto import tqdm
+
+SEARCH = "search"  # Spec.lr placeholder: the rate the same label's lr_search runs chose on validation
+KINDS = ("train", "tfidf", "delta_w", "subspace")
+# the validation metric that chooses a learning rate (never a test metric)
+SELECTION_METRIC = {"sentiment": "val_accuracy", "segmentation": "val_f1"}
+
+
+@dataclass(frozen=True)
+class Spec:
+    """One run of a sweep: what to train and how. Everything but ``label``, ``variant`` and
+    ``stage`` determines the numbers and so goes into the key."""
+    label: str                        # palette / language-table key: "lora", "rslora", "adapter_houlsby", ...
+    method: str                       # registry name of the config ("lora" for rsLoRA, DoRA, LoRA+) or "tfidf"
+    config: dict = field(default_factory=dict)  # the method config's fields, as apply() gets them
+    seed: int = 0
+    lr: float | str | None = None     # a number, SEARCH, or None where no learning rate applies (tfidf)
+    task: str = "sentiment"
+    init: str = "pretrained"          # "pretrained" checkpoint, or "scratch": same architecture, random weights
+    steps: int = 0
+    batch: int = 32
+    max_len: int = 128
+    train_size: int | None = None     # first N training examples; None = the whole split
+    test_limit: int | None = None     # first N test examples (quick runs); None = the whole test split
+    measure: bool = True              # memory breakdown and inference latency (costs ~1-2 s)
+    optimizer: dict | None = None     # e.g. {"name": "loraplus", "ratio": 16}
+    kind: str = "train"               # "train", "tfidf", "delta_w" (full FT + ΔW spectra), "subspace"
+    extra: dict = field(default_factory=dict)   # kind-specific settings, e.g. {"ranks": [8, 64]}
+    stage: str = "final"              # "lr_search" or "final"
+    variant: str = ""                 # the series within a sweep, e.g. "alpha=16" vs "alpha=2r"
+
+    def __post_init__(self):
+        if self.kind not in KINDS:
+            raise ValueError(f"kind={self.kind!r} is not one of {KINDS}")
+        if self.stage not in ("lr_search", "final"):
+            raise ValueError(f"stage={self.stage!r} must be 'lr_search' or 'final'")
+
+    @property
+    def search_group(self) -> tuple:
+        """Finals with lr=SEARCH take the rate chosen by the lr_search runs of this group."""
+        return self.label, self.variant, self.task, self.init
+
+    def key(self) -> str:
+        """Canonical JSON of what determines the result, plus the checkpoint's identity."""
+        d = dataclasses.asdict(self)
+        for name in ("label", "variant", "stage"):
+            d.pop(name)
+        if self.kind != "tfidf":  # even "scratch" takes its shape and vocabulary from the checkpoint
+            d["checkpoint"] = checkpoint_id()
+        return json.dumps(d, sort_keys=True, ensure_ascii=False)
+
+    def describe(self) -> dict:
+        """The spec's part of a run record: every field, so ``Spec.from_record`` can re-run it."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_record(cls, record: dict) -> "Spec":
+        """The spec a run record came from (e.g. to re-run a committed result)."""
+        return cls(**{f.name: record[f.name] for f in dataclasses.fields(cls)})
+
+
+@functools.lru_cache(maxsize=1)
+def checkpoint_id() -> str:
+    """First 12 hex digits of the checkpoint's sha256: a new checkpoint invalidates old journal lines."""
+    from ..hub import checkpoint_paths
+    weights = checkpoint_paths()[0]
+    if not weights.exists():
+        return "none"
+    return hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+
+
+# ----------------------------------------------------------------------------- journal
+
+class Journal:
+    """Append-only JSON lines ``{"key", "result"}``; survives an interruption at any moment."""
+
+    def __init__(self, path: Path | None):
+        self.path = Path(path) if path is not None else None
+
+    def load(self) -> dict[str, dict]:
+        if self.path is None or not self.path.exists():
+            return {}
+        done = {}
+        for line in self.path.read_text(encoding="utf-8").splitlines():
+            try:
+                entry = json.loads(line)
+            except json.JSONDecodeError:  # a line cut short by the interruption: that run is redone
+                continue
+            done[entry["key"]] = entry["result"]
+        return done
+
+    def append(self, key: str, result: dict) -> None:
+        if self.path is None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        with self.path.open("a", encoding="utf-8") as f:
+            f.write(json.dumps({"key": key, "result": result}, ensure_ascii=False) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+
+    def delete(self) -> None:
+        if self.path is not None and self.path.exists():
+            self.path.unlink()
+
+
+def to_json(obj, indent: int = 0) -> str:
+    """Indented JSON whose lists of numbers (and lists of such lists) stay on one line each:
+    readable in a diff, and a spectrum does not take 128 lines."""
+    pad = " " * (indent + 1)
+    if isinstance(obj, dict) and obj:
+        items = [f"{pad}{json.dumps(str(k), ensure_ascii=False)}: {to_json(v, indent + 1)}" for k, v in obj.items()]
+        return "{\n" + ",\n".join(items) + "\n" + " " * indent + "}"
+    if isinstance(obj, list) and obj and any(isinstance(v, dict) for v in obj):
+        return "[\n" + ",\n".join(pad + to_json(v, indent + 1) for v in obj) + "\n" + " " * indent + "]"
+    return json.dumps(obj, ensure_ascii=False)
+
+
+def write_json_atomic(path: Path, obj: dict) -> None:
+    """Write to a temporary file beside ``path``, then rename: readers never see half a file."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(to_json(obj) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+# ----------------------------------------------------------------------------- learning-rate choice
+
+def best_on_validation(candidates: list[tuple[object, dict]], metric: str):
+    """The candidate (a learning rate, a C, ...) whose result scored best on ``metric``.
+
+    ``candidates`` holds (value, result) pairs. Only a validation metric is accepted; diverged
+    runs (metric missing) are skipped; a tie goes to the first candidate, so the choice is
+    deterministic.
+    """
+    if not metric.startswith("val_"):
+        raise ValueError(f"hyperparameters are chosen on validation only, not on {metric!r}")
+    scored = [(value, r["metrics"].get(metric)) for value, r in candidates]
+    scored = [(value, s) for value, s in scored if s is not None]
+    if not scored:
+        raise RuntimeError(f"every candidate in {[v for v, _ in candidates]} diverged: "
+                           f"extend the grid downwards")
+    return max(scored, key=lambda pair: pair[1])[0]  # max keeps the first of equal scores
+
+
+def resolve(spec: Spec, specs: list[Spec], done: dict[str, dict], placeholder: bool = False) -> Spec:
+    """``spec`` with lr=SEARCH replaced by the chosen rate (``placeholder``: by the grid's
+    first rate, which keys the same number of distinct runs, for planning)."""
+    if spec.lr != SEARCH:
+        return spec
+    group = [s for s in specs if s.stage == "lr_search" and s.search_group == spec.search_group]
+    if not group:
+        raise ValueError(f"{spec.label!r} ({spec.variant or spec.task}) has lr=SEARCH but no lr_search runs")
+    if placeholder:
+        return dataclasses.replace(spec, lr=group[0].lr)
+    searched = [(s.lr, done[s.key()]) for s in group]
+    return dataclasses.replace(spec, lr=best_on_validation(searched, SELECTION_METRIC[spec.task]))
+
+
+# ----------------------------------------------------------------------------- the loop
+
+def pending_keys(specs: list[Spec], done: dict[str, dict]) -> list[str]:
+    """Distinct keys still to compute, in order (exact count, before any lr is chosen)."""
+    keys = []
+    for s in specs:
+        key = resolve(s, specs, done, placeholder=True).key()
+        if key not in done and key not in keys:
+            keys.append(key)
+    return keys
+
+
+def run_specs(specs: list[Spec], execute: Callable[[Spec], dict], journal: Journal | None = None,
+              progress: bool = True, desc: str = "runs", jobs: int = 1) -> list[dict]:
+    """Compute every spec not yet in the journal and return one run record per spec, in order.
+
+    Specs with an explicit rate run first; then finals with lr=SEARCH are resolved and run.
+    ``execute(spec) -> result`` must be a module-level function when ``jobs > 1``.
+    """
+    journal = journal or Journal(None)
+    done = journal.load()
+    bar = tqdm(total=len(pending_keys(specs, done)), desc=desc, unit="run", disable=not progress)
+    try:
+        for wave in (False, True):  # explicit rates first, then the rates they choose
+            todo = [resolve(s, specs, done) for s in specs if (s.lr == SEARCH) == wave]
+            unique = list({s.key(): s for s in todo if s.key() not in done}.items())
+            for key, result in _compute(unique, execute, jobs, bar):
+                done[key] = result
+                journal.append(key, result)
+    finally:
+        bar.close()
+    records, first_label = [], {}
+    for s in specs:
+        s = resolve(s, specs, done)
+        key = s.key()
+        owner = first_label.setdefault(key, (s.label, s.variant, s.stage))
+        record = {**s.describe(), **done[key]}
+        if owner != (s.label, s.variant, s.stage):
+            record["reused"] = True  # the same computation as an earlier spec (e.g. seed 0 of lr_search)
+        records.append(record)
+    return records
+
+
+def _compute(unique: list[tuple[str, Spec]], execute, jobs: int, bar):
+    """Yield (key, result) as runs finish: in this process, or in ``jobs`` worker processes."""
+    if jobs <= 1 or len(unique) <= 1:
+        for key, spec in unique:
+            bar.set_postfix_str(f"{spec.label} {spec.variant} seed {spec.seed} lr {spec.lr}".strip())
+            yield key, _timed(execute, spec)
+            bar.update()
+        return
+    import concurrent.futures
+    import multiprocessing
+    # spawn, not fork: a forked child of a process that already ran torch's thread pool can hang
+    ctx = multiprocessing.get_context("spawn")
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=ctx, initializer=_one_thread) as pool:
+        futures = {pool.submit(_timed, execute, spec): key for key, spec in unique}
+        for future in concurrent.futures.as_completed(futures):
+            yield futures[future], future.result()
+            bar.update()
+
+
+def _one_thread() -> None:
+    import torch
+    torch.set_num_threads(1)  # one worker per core
+
+
+def _timed(execute, spec: Spec) -> dict:
+    t0 = time.perf_counter()
+    result = execute(spec)
+    result["wall_seconds"] = round(time.perf_counter() - t0, 3)
+    return result

@@ -1,0 +1,245 @@
+"""The recipe, the method table and every sweep, as lists of ``Spec``s.
+
+The recipe below is the one place to change how long runs are: every run of every sweep uses
+it, so methods differ only in what they train. ``python -m peft_lab.experiments all --plan``
+prints what a change costs (runs and estimated time) before anything runs.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Callable
+
+import peft_lab as pl
+
+from .runner import SEARCH, Spec, checkpoint_id
+
+# ----------------------------------------------------------------------------- the recipe
+STEPS = 200            # AdamW steps of every run (x BATCH = 6,400 reviews, about half an epoch)
+BATCH = 32             # examples per step
+MAX_LEN = 128          # characters per example incl. [BOS]; 82 % of reviews fit whole
+SEEDS = (0, 1, 2)      # methods, baselines, adapter bottleneck, training-set size
+FEW_SEEDS = (0, 1)     # the large grids: rank x scaling, prefix length, segmentation
+# The notebooks' live re-run (run_sweep(name, quick=True)): a few points, one seed, < 30 s each.
+QUICK = dict(steps=60, batch=16, max_len=64, train_size=300, test_limit=300, measure=False)
+
+RANKS = (1, 2, 4, 8, 16, 32, 64)
+BOTTLENECKS = (4, 8, 16, 32, 64)   # m < d = 128 (an adapter as wide as the layer saves nothing)
+PREFIX_LENGTHS = (1, 2, 4, 8, 16, 32, 64)
+TRAIN_SIZES = (100, 300, 1000, 3000, None)   # None = the whole training split
+LOW_DATA = 1000                              # the baselines' low-data split
+PROMPT_INIT = {"sentiment": "这条评论的情感是", "segmentation": "把这句话切分成词语"}
+
+
+@dataclass(frozen=True)
+class Method:
+    """A row of the comparison: a display label, a config, and the learning rates searched."""
+    label: str                     # key of the palette and the language table
+    config: pl.methods.PeftConfig
+    lr_grid: tuple[float, ...]     # searched on validation with seed 0; the middle is the default
+    optimizer: dict | None = None  # LoRA+ is an optimizer, not a layer
+
+    @property
+    def default_lr(self) -> float:
+        return self.lr_grid[len(self.lr_grid) // 2]
+
+
+def method_table(task: str = "sentiment") -> list[Method]:
+    """Every method of the comparison with its default config. Learning-rate grids are one
+    half-decade apart; methods that train few parameters from a small start need larger rates."""
+    frozen_body, lora_like, soft = (3e-3, 1e-2, 3e-2), (1e-3, 3e-3, 1e-2), (3e-3, 1e-2, 3e-2)
+    lora = dict(r=8, alpha=16, target_modules=("q_proj", "v_proj"))
+    return [
+        Method("full", pl.FullFineTuningConfig(), (3e-4, 1e-3, 3e-3)),
+        Method("head_only", pl.HeadOnlyConfig(), frozen_body),
+        Method("bitfit", pl.BitFitConfig(), frozen_body),
+        Method("lora", pl.LoRAConfig(**lora), lora_like),
+        Method("rslora", pl.LoRAConfig(**lora, use_rslora=True), lora_like),
+        Method("dora", pl.LoRAConfig(**lora, use_dora=True), lora_like),
+        Method("loraplus", pl.LoRAConfig(**lora), (3e-4, 1e-3, 3e-3), {"name": "loraplus", "ratio": 16}),
+        Method("dylora", pl.DyLoRAConfig(**lora), lora_like),
+        Method("adalora", pl.AdaLoRAConfig(init_r=12, target_r=4), lora_like),
+        Method("qlora", pl.QLoRAConfig(r=8, alpha=16), lora_like),
+        Method("adapter_houlsby", pl.AdapterConfig(bottleneck=32, placement="houlsby"), lora_like),
+        Method("adapter_pfeiffer", pl.AdapterConfig(bottleneck=32, placement="pfeiffer"), lora_like),
+        Method("adapter_parallel", pl.AdapterConfig(bottleneck=32, placement="parallel"), lora_like),
+        Method("prompt_tuning", pl.PromptTuningConfig(num_virtual_tokens=16, init_text=PROMPT_INIT[task]), soft),
+        Method("p_tuning", pl.PTuningConfig(num_virtual_tokens=16, encoder_hidden_size=128), lora_like),
+        Method("prefix_tuning", pl.PrefixTuningConfig(num_virtual_tokens=16, encoder_hidden_size=128), lora_like),
+        Method("p_tuning_v2", pl.PTuningV2Config(num_virtual_tokens=16), soft),
+        Method("ia3", pl.IA3Config(), soft),
+    ]
+
+
+def method(label: str, task: str = "sentiment") -> Method:
+    table = {m.label: m for m in method_table(task)}
+    if label not in table:
+        raise ValueError(f"unknown method label {label!r}; known: {sorted(table)}")
+    return table[label]
+
+
+def recipe(quick: bool) -> dict:
+    if quick:
+        return dict(QUICK)
+    return dict(steps=STEPS, batch=BATCH, max_len=MAX_LEN, train_size=None, test_limit=None, measure=True)
+
+
+def spec(m: Method, quick: bool, config: pl.methods.PeftConfig | None = None, **fields) -> Spec:
+    """A Spec of method ``m`` with the recipe; ``fields`` override (seed, lr, stage, ...)."""
+    config = m.config if config is None else config
+    return Spec(**{"label": m.label, "method": config.method, "config": config.to_dict(),
+                   "optimizer": m.optimizer, **recipe(quick), **fields})
+
+
+# ----------------------------------------------------------------------------- learning rates
+
+def tuned_lrs(results_dir) -> tuple[dict[str, float], str]:
+    """The rates the ``methods`` sweep chose on validation, by label, and where they came from.
+
+    Sweeps behind the sliders reuse them (a search per point would multiply the budget). Without
+    ``results/methods.json`` for this checkpoint, every method falls back to its grid's middle.
+    """
+    path = results_dir / "methods.json"
+    if not path.exists():
+        return {}, "default (middle of each grid): no results/methods.json yet, run the methods sweep first"
+    results = json.loads(path.read_text(encoding="utf-8"))
+    if results["meta"].get("checkpoint") != checkpoint_id():
+        return {}, "default (middle of each grid): results/methods.json is from another checkpoint"
+    chosen = {r["label"]: r["lr"] for r in results["runs"] if r["stage"] == "final"}
+    return chosen, "chosen on validation by the methods sweep (results/methods.json)"
+
+
+class Context:
+    """What building a sweep may consult: quick or not, and the tuned learning rates."""
+
+    def __init__(self, quick: bool, results_dir):
+        self.quick = quick
+        self.lrs, self.lr_source = ({}, "default (quick run)") if quick else tuned_lrs(results_dir)
+
+    def lr(self, m: Method) -> float:
+        return self.lrs.get(m.label, m.default_lr)
+
+    def seeds(self, seeds: tuple[int, ...]) -> tuple[int, ...]:
+        return seeds[:1] if self.quick else seeds
+
+    def points(self, full: tuple, quick: tuple) -> tuple:
+        return quick if self.quick else full
+
+
+# ----------------------------------------------------------------------------- the sweeps
+
+def methods_sweep(ctx: Context, task: str = "sentiment") -> list[Spec]:
+    """Every method: lr chosen on validation (seed 0), then SEEDS at that rate (seed 0 reused)."""
+    table = method_table(task)
+    if ctx.quick:
+        return [spec(m, True, seed=0, lr=m.default_lr, task=task) for m in table
+                if m.label in ("full", "lora", "prompt_tuning")]
+    search = [spec(m, False, seed=0, lr=lr, task=task, stage="lr_search") for m in table for lr in m.lr_grid]
+    final = [spec(m, False, seed=s, lr=SEARCH, task=task) for m in table for s in SEEDS]
+    return search + final
+
+
+def segmentation_sweep(ctx: Context) -> list[Spec]:
+    """The same methods on word segmentation, at the rates chosen on sentiment validation."""
+    labels = ("full", "lora") if ctx.quick else [m.label for m in method_table()]
+    return [spec(m, ctx.quick, seed=s, lr=ctx.lr(m), task="segmentation", measure=False)
+            for m in method_table("segmentation") if m.label in labels for s in ctx.seeds(FEW_SEEDS)]
+
+
+def baselines_sweep(ctx: Context) -> list[Spec]:
+    """Full FT and head only, pretrained vs random init, full and low-data split; TF-IDF + LR."""
+    rows = [(method(label), init) for label in ("full", "head_only") for init in ("pretrained", "scratch")]
+    sizes = ctx.points((None, LOW_DATA), (QUICK["train_size"],))
+    if ctx.quick:
+        rows = [(method("full"), "pretrained"), (method("full"), "scratch")]
+        specs = [spec(m, True, seed=0, lr=m.default_lr, init=init) for m, init in rows]
+    else:
+        specs = [spec(m, False, seed=0, lr=lr, init=init, stage="lr_search", measure=False)
+                 for m, init in rows for lr in m.lr_grid]
+        specs += [spec(m, False, seed=s, lr=SEARCH, init=init, train_size=n, measure=False)
+                  for m, init in rows for n in sizes for s in SEEDS]
+    tfidf = {"analyzer": "char", "ngram_range": [1, 3], "sublinear_tf": True, "C_grid": [0.3, 1.0, 3.0, 10.0]}
+    specs += [Spec(label="tfidf", method="tfidf", kind="tfidf", config=tfidf, steps=0, init="none",
+                   train_size=n, test_limit=QUICK["test_limit"] if ctx.quick else None) for n in sizes]
+    return specs
+
+
+def lora_rank_sweep(ctx: Context) -> list[Spec]:
+    """LoRA at every rank under three scaling rules, all at LoRA's tuned rate: alpha fixed at 16
+    (scaling 16/r), alpha = 2r (scaling 2), rsLoRA (16/sqrt(r))."""
+    rules = {"alpha=16": lambda r: dict(alpha=16), "alpha=2r": lambda r: dict(alpha=2 * r),
+             "rslora": lambda r: dict(alpha=16, use_rslora=True)}
+    if ctx.quick:
+        rules = {"alpha=16": rules["alpha=16"]}
+    m = method("lora")
+    return [spec(m, ctx.quick, config=pl.LoRAConfig(r=r, target_modules=("q_proj", "v_proj"), **rule(r)),
+                 label="rslora" if name == "rslora" else "lora", variant=name, seed=s, lr=ctx.lr(m))
+            for name, rule in rules.items() for r in ctx.points(RANKS, (2, 8, 32)) for s in ctx.seeds(FEW_SEEDS)]
+
+
+def adapter_bottleneck_sweep(ctx: Context) -> list[Spec]:
+    """Houlsby adapters at every bottleneck width m."""
+    m = method("adapter_houlsby")
+    return [spec(m, ctx.quick, config=pl.AdapterConfig(bottleneck=b, placement="houlsby"), seed=s, lr=ctx.lr(m))
+            for b in ctx.points(BOTTLENECKS, (8, 32, 64)) for s in ctx.seeds(SEEDS)]
+
+
+def prefix_length_sweep(ctx: Context) -> list[Spec]:
+    """Prefix tuning (every layer) and prompt tuning (input only) at every length L."""
+    def config(label, L):
+        if label == "prefix_tuning":
+            return pl.PrefixTuningConfig(num_virtual_tokens=L, encoder_hidden_size=128)
+        return pl.PromptTuningConfig(num_virtual_tokens=L, init_text=PROMPT_INIT["sentiment"])
+    labels = ("prefix_tuning",) if ctx.quick else ("prefix_tuning", "prompt_tuning")
+    return [spec(method(label), ctx.quick, config=config(label, L), seed=s, lr=ctx.lr(method(label)))
+            for label in labels for L in ctx.points(PREFIX_LENGTHS, (4, 16, 64)) for s in ctx.seeds(FEW_SEEDS)]
+
+
+def train_size_sweep(ctx: Context) -> list[Spec]:
+    """Full FT vs LoRA vs head only as the training set shrinks: where PEFT's advantage shows."""
+    total = len(pl.data.load_sentiment()["train"])
+    sizes = [total if n is None else n for n in ctx.points(TRAIN_SIZES, (100, 1000))]
+    labels = ("full", "lora") if ctx.quick else ("full", "lora", "head_only")
+    return [spec(method(label), ctx.quick, train_size=n, seed=s, lr=ctx.lr(method(label)), measure=False)
+            for label in labels for n in sizes for s in ctx.seeds(SEEDS)]
+
+
+def delta_w_sweep(ctx: Context) -> list[Spec]:
+    """ΔW = W - W0 of full fine-tuning (spectra vs random), and the subspace similarity of the
+    A matrices of LoRA trained at r = 8 and r = 64 (alpha = 2r: the same scaling at both ranks)."""
+    full, lora = method("full"), method("lora")
+    return [spec(full, ctx.quick, kind="delta_w", seed=0, lr=ctx.lr(full), measure=False),
+            spec(lora, ctx.quick, kind="subspace", seed=0, lr=ctx.lr(lora), measure=False,
+                 extra={"ranks": [8, 64], "alpha_over_r": 2})]
+
+
+def repro_sweep(ctx: Context) -> list[Spec]:
+    """One tiny, cheap run that tests/test_experiments.py re-runs against the committed value."""
+    return [Spec(label="lora", method="lora", config=pl.LoRAConfig(r=4, alpha=8).to_dict(), seed=0, lr=5e-3,
+                 steps=30, batch=16, max_len=64, train_size=256, test_limit=500, measure=False)]
+
+
+@dataclass(frozen=True)
+class Sweep:
+    name: str
+    build: Callable[[Context], list[Spec]]
+    group_by: tuple[str, ...]   # how the summary table groups runs
+
+
+SWEEPS = {s.name: s for s in [
+    Sweep("repro", repro_sweep, ("label",)),
+    Sweep("methods", methods_sweep, ("label",)),
+    Sweep("baselines", baselines_sweep, ("label", "init", "train_size")),
+    Sweep("lora_rank", lora_rank_sweep, ("variant", "config.r")),
+    Sweep("adapter_bottleneck", adapter_bottleneck_sweep, ("label", "config.bottleneck")),
+    Sweep("prefix_length", prefix_length_sweep, ("label", "config.num_virtual_tokens")),
+    Sweep("train_size", train_size_sweep, ("label", "train_size")),
+    Sweep("delta_w", delta_w_sweep, ("label", "kind")),
+    Sweep("segmentation", segmentation_sweep, ("label",)),
+]}  # `all` runs them in this order: `methods` chooses the rates the later sweeps reuse
+
+
+def get_sweep(name: str) -> Sweep:
+    if name not in SWEEPS:
+        raise ValueError(f"unknown sweep {name!r}; known sweeps: {', '.join(SWEEPS)} (or 'all')")
+    return SWEEPS[name]
