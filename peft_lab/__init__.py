@@ -5,26 +5,36 @@
     model = pl.apply(model, pl.LoRAConfig(r=8, alpha=16, target_modules=("q_proj", "v_proj")))
     result = pl.fit(model, task="sentiment", steps=300, lr=2e-3, seed=0)
 """
-from . import data, i18n, tasks
-from .i18n import set_language
+from . import budget, data, i18n, tasks
 from .hub import load_pretrained
+from .i18n import set_language
 from .io import load_adapter, read_adapter_config, save_adapter
 from .methods import REGISTRY, apply, count_parameters, merge, remove, unmerge
-from .methods.baselines import FullFineTuningConfig, HeadOnlyConfig
+from .methods.adalora import AdaLoRAConfig
 from .methods.adapter import AdapterConfig
+from .methods.baselines import FullFineTuningConfig, HeadOnlyConfig
 from .methods.bitfit import BitFitConfig
+from .methods.dylora import DyLoRAConfig
 from .methods.ia3 import IA3Config
+from .methods.lora import LoRAConfig
+from .methods.loraplus import loraplus_optimizer
 from .methods.prefix_tuning import PrefixTuningConfig
 from .methods.prompt_tuning import PromptTuningConfig
 from .methods.ptuning import PTuningConfig
 from .methods.ptuning_v2 import PTuningV2Config
-from .methods.soft_prompt import fold
-from .methods.lora import LoRAConfig
-from .methods.dylora import DyLoRAConfig
-from .methods.adalora import AdaLoRAConfig
 from .methods.qlora import QLoRAConfig
-from .methods.loraplus import loraplus_optimizer
+from .methods.soft_prompt import fold
 from .model import ModelConfig, TinyTransformer, VirtualTokens
 from .train import RunResult, TrainingHook, fit, set_seed
 
 __version__ = "0.1.0"
+
+__all__ = [
+    "budget", "data", "i18n", "tasks",
+    "load_pretrained", "set_language", "load_adapter", "read_adapter_config", "save_adapter",
+    "REGISTRY", "apply", "count_parameters", "merge", "remove", "unmerge", "fold", "loraplus_optimizer",
+    "FullFineTuningConfig", "HeadOnlyConfig", "BitFitConfig", "LoRAConfig", "DyLoRAConfig", "AdaLoRAConfig",
+    "QLoRAConfig", "AdapterConfig", "PromptTuningConfig", "PTuningConfig", "PrefixTuningConfig",
+    "PTuningV2Config", "IA3Config",
+    "ModelConfig", "TinyTransformer", "VirtualTokens", "RunResult", "TrainingHook", "fit", "set_seed",
+]

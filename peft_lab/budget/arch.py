@@ -30,6 +30,12 @@ class Linear:
     bias: bool = True
     role: str = "other"     # what it computes (see ROLES): drives adapter placement and activations
 
+    def __post_init__(self):
+        for name in ("in_features", "out_features"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
+                raise ValueError(f"Linear {self.name!r}: {name}={value!r} must be a positive integer")
+
     @property
     def params(self) -> int:
         return self.in_features * self.out_features + (self.out_features if self.bias else 0)
@@ -45,6 +51,12 @@ class Stack:
     norm_biases: int = 0              # per layer: bias parameters of its norms (0 for RMSNorm)
     ffn_block: str = "mlp"            # the FFN module inside a layer: where a parallel adapter sits
     cross_attention: bool = False     # decoder layers of an encoder-decoder read the encoder output
+
+    def __post_init__(self):
+        if not isinstance(self.n_layers, int) or isinstance(self.n_layers, bool) or self.n_layers <= 0:
+            raise ValueError(f"Stack {self.prefix!r}: n_layers={self.n_layers!r} must be a positive integer")
+        if not self.linears:
+            raise ValueError(f"Stack {self.prefix!r} has no linear layer")
 
     @property
     def layer_params(self) -> int:
