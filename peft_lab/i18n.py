@@ -33,6 +33,10 @@ TEXT: dict[str, dict[str, str]] = {
     "scratch": {"zh": "随机初始化", "en": "From scratch"},
     "pretrained": {"zh": "预训练初始化", "en": "Pretrained"},
     "tfidf": {"zh": "TF-IDF + 逻辑回归", "en": "TF-IDF + logistic regression"},
+    # scaling rules of the rank sweep
+    "alpha=16": {"zh": "α 固定为 16（缩放 16/r）", "en": "α fixed at 16 (scaling 16/r)"},
+    "alpha=2r": {"zh": "α = 2r（缩放恒为 2）", "en": "α = 2r (scaling 2)"},
+    "rslora_rule": {"zh": "rsLoRA（缩放 16/√r）", "en": "rsLoRA (scaling 16/√r)"},
     # measurements
     "params": {"zh": "参数量", "en": "Parameters"},
     "trainable_params": {"zh": "可训练参数量", "en": "Trainable parameters"},

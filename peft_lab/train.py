@@ -131,11 +131,14 @@ def measure_latency(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, rep
     return 1000 * statistics.median(times)
 
 
-def _latencies(model: nn.Module, sample: Encoded) -> tuple[float, float | None]:
+def measure_latencies(model: nn.Module, sample: Encoded) -> tuple[float, float | None]:
+    """(as trained, merged) latency in ms on the first 32 examples; merged is None when the
+    method cannot be merged."""
     ids, mask, _ = sample.batch(torch.arange(min(32, len(sample))))
     latency = measure_latency(model, ids, mask)
     merged = None
-    if all(layer.mergeable for _, layer in methods.base.peft_layers(model)) and methods.base.peft_layers(model):
+    layers = methods.base.peft_layers(model)
+    if layers and all(layer.mergeable for _, layer in layers):
         twin = copy.deepcopy(model)  # merging in place would round W0; the trained model stays untouched
         methods.merge(twin)
         merged = measure_latency(twin, ids, mask)
@@ -254,7 +257,7 @@ def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float =
     history[-1] |= {k: v for k, v in metrics.items() if k.startswith("val_")}
     latency = merged = None
     if measure:
-        latency, merged = _latencies(model, val)
+        latency, merged = measure_latencies(model, val)
     trainable, total_params = methods.count_parameters(model)
     warm = step_times[min(2, len(step_times) - 1):]  # the first steps pay one-off allocation costs
     return RunResult(method=getattr(config, "method", "custom"), config=config.to_dict() if config else {},

@@ -25,10 +25,11 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     p.add_argument("--fresh", action="store_true", help="discard the journal of an interrupted run first")
     p.add_argument("--plan", action="store_true", help="print the planned runs and time, run nothing")
     p.add_argument("--jobs", type=int, default=1,
-                   help="worker processes (one torch thread each); timings are then measured side by side")
-    p.add_argument("--threads", type=int, default=None,
-                   help="torch threads (default: torch's choice); 1 is often as fast for this tiny model "
-                        "and much faster on a busy machine")
+                   help="worker processes with one torch thread each (2 on a free 2-core machine nearly "
+                        "doubles throughput; each run's timings then share the machine with the other)")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads of a single process (default 1: the tiny model gains little from "
+                        "more, and on a busy machine a thread waiting for a core slows every step)")
     p.add_argument("--results", type=Path, default=None, help="results directory (default: results/)")
     args = p.parse_args(argv)
     unknown = [n for n in args.names if n != "all" and n not in SWEEPS]
@@ -51,9 +52,8 @@ def summary(results: dict, group_by: tuple[str, ...]) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    if args.threads:
-        import torch
-        torch.set_num_threads(args.threads)
+    import torch
+    torch.set_num_threads(args.threads)
     directory = args.results or api.results_dir()
     outs = {name: None if args.quick else api.results_path(name, directory) for name in args.names}
     existing = [str(out) for out in outs.values() if out is not None and out.exists()]
@@ -87,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
             return 130
         print(f"\n== {name} ({len(results['runs'])} runs, {time.perf_counter() - t0:.0f} s)")
         print(summary(results, SWEEPS[name].group_by))
+        for row in analysis.lr_search_table(results):
+            if row.get("at_edge"):
+                print(f"note: {row['group']}: the chosen lr {row['chosen']:g} is at the edge of its grid "
+                      f"{sorted(row['scores'])} ({row['metric']} {row['scores']}); consider widening it")
         if outs[name]:
             print(f"wrote {outs[name]}")
     return 0

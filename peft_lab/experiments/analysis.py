@@ -101,6 +101,22 @@ def chosen_lrs(results: dict) -> dict[str, float]:
     return {_group_name(r): r["lr"] for r in select(results, "final") if r.get("lr") is not None}
 
 
+def lr_search_table(results: dict) -> list[dict]:
+    """Per searched group: the validation score at each rate, the chosen rate, and whether it lies
+    at the edge of the grid (then a wider grid might have found a better one)."""
+    rows: dict[str, dict] = {}
+    for r in (r for r in results["runs"] if r.get("stage") == "lr_search"):  # diverged ones too
+        metric = "val_f1" if r["task"] == "segmentation" else "val_accuracy"
+        row = rows.setdefault(_group_name(r), {"group": _group_name(r), "metric": metric, "scores": {}})
+        row["scores"][r["lr"]] = r["metrics"].get(metric)   # None: diverged
+    for run in select(results, "final"):
+        if _group_name(run) in rows:
+            row = rows[_group_name(run)]
+            row["chosen"] = run["lr"]
+            row["at_edge"] = run["lr"] in (min(row["scores"]), max(row["scores"]))
+    return list(rows.values())
+
+
 def _group_name(run: dict) -> str:
     parts = [run["label"]] + [run[k] for k in ("variant",) if run.get(k)]
     if run.get("init") == "scratch":

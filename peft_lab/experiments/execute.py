@@ -23,7 +23,7 @@ from ..methods.loraplus import loraplus_optimizer
 from ..methods.soft_prompt import fold
 from ..model import ModelConfig, TinyTransformer
 from ..tasks import get_task
-from ..train import _latencies, fit, set_seed
+from ..train import fit, measure_latencies, set_seed
 from . import spectra
 from .runner import Spec
 
@@ -54,10 +54,12 @@ def build_model(spec: Spec) -> nn.Module:
     return methods.apply(model, methods.config_from_dict(spec.method, spec.config))
 
 
-def optimizer_factory(spec: Spec):
-    if spec.optimizer is None:
+def optimizer_from(options: dict | None):
+    """``fit``'s ``optimizer`` for a spec's optimizer entry, e.g. {"name": "loraplus", "ratio": 16};
+    None keeps fit's AdamW."""
+    if options is None:
         return None
-    options = dict(spec.optimizer)
+    options = dict(options)
     name = options.pop("name")
     if name not in OPTIMIZERS:
         raise ValueError(f"optimizer {name!r} is not one of {sorted(OPTIMIZERS)}")
@@ -79,16 +81,15 @@ def adapter_bytes(model: nn.Module) -> int:
 
 
 def train_and_measure(spec: Spec, model: nn.Module) -> dict:
-    """Train with the spec's recipe, evaluate on test, fold, measure; a divergence is a result."""
+    """Train with the spec's recipe, evaluate, fold, measure; a divergence is a result."""
     task = get_task(spec.task)
     try:
         result = fit(model, spec.task, spec.steps, spec.lr, batch_size=spec.batch, max_len=spec.max_len,
-                     seed=spec.seed, train_size=spec.train_size, optimizer=optimizer_factory(spec),
-                     progress=False, measure=spec.measure, evaluate_test=False)
+                     seed=spec.seed, train_size=spec.train_size, eval_size=spec.eval_size,
+                     optimizer=optimizer_from(spec.optimizer), progress=False, measure=spec.measure)
     except FloatingPointError as e:  # a too-high rate in the lr search: recorded, never chosen
         return {"status": "diverged", "metrics": {}, "details": {"error": str(e)}}
-    test = task.encode(model.vocab, "test", spec.max_len, spec.test_limit)
-    metrics = dict(result.metrics) | {f"test_{k}": v for k, v in task.evaluate(model, test).items()}
+    metrics = dict(result.metrics)  # val_ and test_ accuracy and F1
     details = {"initial_loss": spectra.rounded(result.history[0]["loss"], 7),
                "loss_curve": loss_curve(result.history)}
     latency, merged = result.latency_ms, result.latency_merged_ms
@@ -96,7 +97,8 @@ def train_and_measure(spec: Spec, model: nn.Module) -> dict:
         fold(model)
         details["folded"] = True
         if spec.measure:
-            latency, merged = _latencies(model, task.encode(model.vocab, "validation", spec.max_len))
+            val = task.encode(model.vocab, "validation", spec.max_len, spec.eval_size)
+            latency, merged = measure_latencies(model, val)
     if spec.method == "adalora":
         details["rank_pattern"] = rank_pattern(model)
     metrics |= {"trainable_params": result.trainable_params, "total_params": result.total_params,

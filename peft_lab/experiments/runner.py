@@ -16,9 +16,9 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable
 
 from tqdm.auto import tqdm
 
@@ -43,7 +43,7 @@ class Spec:
     batch: int = 32
     max_len: int = 128
     train_size: int | None = None     # first N training examples; None = the whole split
-    test_limit: int | None = None     # first N test examples (quick runs); None = the whole test split
+    eval_size: int | None = None      # first N validation and test examples (quick runs); None = all
     measure: bool = True              # memory breakdown and inference latency (costs ~1-2 s)
     optimizer: dict | None = None     # e.g. {"name": "loraplus", "ratio": 16}
     kind: str = "train"               # "train", "tfidf", "delta_w" (full FT + ΔW spectra), "subspace"
@@ -71,14 +71,26 @@ class Spec:
             d["checkpoint"] = checkpoint_id()
         return json.dumps(d, sort_keys=True, ensure_ascii=False)
 
+    def short(self) -> str:
+        """A few words for the progress bar: "lora alpha=2r r=16 seed 1 lr 0.003"."""
+        point = [f"{k}={self.config[k]}" for k in ("r", "bottleneck", "num_virtual_tokens") if k in self.config]
+        size = [f"n={self.train_size}"] if self.train_size else []
+        lr = [f"lr {self.lr:g}"] if isinstance(self.lr, float) else []
+        return " ".join([self.label, self.variant, *point, *size, f"seed {self.seed}", *lr]).replace("  ", " ")
+
     def describe(self) -> dict:
         """The spec's part of a run record: every field, so ``Spec.from_record`` can re-run it."""
         return dataclasses.asdict(self)
 
     @classmethod
-    def from_record(cls, record: dict) -> "Spec":
+    def from_record(cls, record: dict) -> Spec:
         """The spec a run record came from (e.g. to re-run a committed result)."""
-        return cls(**{f.name: record[f.name] for f in dataclasses.fields(cls)})
+        names = [f.name for f in dataclasses.fields(cls)]
+        missing = [n for n in names if n not in record]
+        if missing:
+            raise ValueError(f"the run record lacks {missing}: it was written by another version of "
+                             f"peft_lab; re-run its sweep")
+        return cls(**{n: record[n] for n in names})
 
 
 @functools.lru_cache(maxsize=1)
@@ -181,14 +193,15 @@ def resolve(spec: Spec, specs: list[Spec], done: dict[str, dict], placeholder: b
 
 # ----------------------------------------------------------------------------- the loop
 
-def pending_keys(specs: list[Spec], done: dict[str, dict]) -> list[str]:
-    """Distinct keys still to compute, in order (exact count, before any lr is chosen)."""
-    keys = []
+def pending(specs: list[Spec], done: dict[str, dict]) -> dict[str, Spec]:
+    """The distinct computations still to do, by key, in order. The count is exact before any
+    rate is chosen (a placeholder rate keys the same number of distinct runs)."""
+    todo: dict[str, Spec] = {}
     for s in specs:
-        key = resolve(s, specs, done, placeholder=True).key()
-        if key not in done and key not in keys:
-            keys.append(key)
-    return keys
+        s = resolve(s, specs, done, placeholder=True)
+        if s.key() not in done:
+            todo.setdefault(s.key(), s)
+    return todo
 
 
 def run_specs(specs: list[Spec], execute: Callable[[Spec], dict], journal: Journal | None = None,
@@ -200,7 +213,7 @@ def run_specs(specs: list[Spec], execute: Callable[[Spec], dict], journal: Journ
     """
     journal = journal or Journal(None)
     done = journal.load()
-    bar = tqdm(total=len(pending_keys(specs, done)), desc=desc, unit="run", disable=not progress)
+    bar = tqdm(total=len(pending(specs, done)), desc=desc, unit="run", disable=not progress)
     try:
         for wave in (False, True):  # explicit rates first, then the rates they choose
             todo = [resolve(s, specs, done) for s in specs if (s.lr == SEARCH) == wave]
@@ -226,7 +239,7 @@ def _compute(unique: list[tuple[str, Spec]], execute, jobs: int, bar):
     """Yield (key, result) as runs finish: in this process, or in ``jobs`` worker processes."""
     if jobs <= 1 or len(unique) <= 1:
         for key, spec in unique:
-            bar.set_postfix_str(f"{spec.label} {spec.variant} seed {spec.seed} lr {spec.lr}".strip())
+            bar.set_postfix_str(spec.short())
             yield key, _timed(execute, spec)
             bar.update()
         return

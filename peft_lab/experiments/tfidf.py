@@ -29,7 +29,8 @@ def run_tfidf(spec: Spec) -> dict:
     if spec.task != "sentiment":
         raise ValueError(f"the TF-IDF baseline is a text classifier; task={spec.task!r} is not supported")
     splits = data.load_sentiment()
-    train, val, test = splits["train"][:spec.train_size], splits["validation"], splits["test"][:spec.test_limit]
+    n = spec.eval_size
+    train, val, test = splits["train"][:spec.train_size], splits["validation"][:n], splits["test"][:n]
     t0 = time.perf_counter()
     c = spec.config
     vectorizer = TfidfVectorizer(analyzer=c["analyzer"], ngram_range=tuple(c["ngram_range"]),

@@ -1,0 +1,247 @@
+"""Measured side by side: what each method costs per training step and at inference.
+
+    python -m peft_lab.bench                 # about 3 minutes on a 2-core CPU
+    python -m peft_lab.bench --quick         # a few seconds: small batch, few rounds
+    python -m peft_lab.bench --json bench.json
+
+Every number is a ratio to a reference measured in the same run -- training step time relative
+to full fine-tuning (same batch), inference latency relative to the base model, peft_lab's LoRA
+relative to HF PEFT's LoRA on the same TinyTransformer -- reported with the median and the
+interquartile range (IQR) it comes from. Measurements are interleaved round-robin (every round
+times each variant once, in a rotated order) and each ratio is the median of per-round ratios,
+so a machine that gets busier or quieter during the run shifts numerator and denominator alike.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+
+from . import methods
+from .methods.soft_prompt import fold
+from .tasks import get_task
+from .train import default_optimizer, set_seed
+
+INFERENCE_VARIANTS = ("base", "lora_unmerged", "lora_merged", "adapter_houlsby", "prefix_folded", "ia3_merged")
+
+
+@dataclass(frozen=True)
+class Settings:
+    batch: int = 32       # examples per step / forward pass
+    max_len: int = 128    # tokens per example (real reviews are trimmed to the batch's longest)
+    rounds: int = 30      # timed rounds; every round times every variant once
+    warmup: int = 3       # untimed rounds first (allocator, caches, AdaLoRA/DyLoRA state)
+
+
+FULL, QUICK = Settings(), Settings(batch=8, max_len=32, rounds=5, warmup=1)
+
+
+# ----------------------------------------------------------------------------- measuring
+
+def interleaved(fns: dict[str, Callable[[], object]], rounds: int, warmup: int) -> dict[str, list[float]]:
+    """Seconds of each call, ``rounds`` times, round-robin; round i starts at variant i mod n."""
+    names = list(fns)
+    for _ in range(warmup):
+        for name in names:
+            fns[name]()
+    times: dict[str, list[float]] = {name: [] for name in names}
+    for i in range(rounds):
+        for name in names[i % len(names):] + names[:i % len(names)]:
+            t0 = time.perf_counter()
+            fns[name]()
+            times[name].append(time.perf_counter() - t0)
+    return times
+
+
+def quartiles(xs: list[float]) -> tuple[float, float, float]:
+    if len(xs) == 1:
+        return xs[0], xs[0], xs[0]
+    q1, q2, q3 = statistics.quantiles(xs, n=4, method="inclusive")
+    return q1, q2, q3
+
+
+def relative(times: dict[str, list[float]], reference: str) -> dict:
+    """Per variant: median and IQR in ms, and the median and IQR of its per-round ratio to ``reference``."""
+    rows = {}
+    for name, ts in times.items():
+        q1, med, q3 = quartiles(ts)
+        r1, ratio, r3 = quartiles([t / ref for t, ref in zip(ts, times[reference])])
+        rows[name] = {"median_ms": 1000 * med, "iqr_ms": [1000 * q1, 1000 * q3],
+                      "ratio": ratio, "ratio_iqr": [r1, r3]}
+    return {"reference": reference, "rows": rows}
+
+
+# ----------------------------------------------------------------------------- what is timed
+
+def training_step(model: nn.Module, batch, optimizer=None) -> Callable[[], None]:
+    """One optimisation step as ``pl.fit`` takes it (forward, method hooks, backward, clip, AdamW)."""
+    ids, mask, labels = batch
+    task = get_task("sentiment")
+    opt = optimizer(model, 1e-4) if optimizer else default_optimizer(model, 1e-4)
+    config = getattr(model, "peft_config", None)
+    module = methods.method_module(config) if config is not None and hasattr(config, "method") else None
+    hooks = list(module.hooks(model, config)) if module is not None and hasattr(module, "hooks") else []
+    for h in hooks:
+        h.on_train_begin(model, 10**6)
+    model.train()
+    counter = iter(range(10**9))
+
+    def step() -> None:
+        i = next(counter)
+        loss = task.loss(model(ids, attention_mask=mask), labels)
+        for h in hooks:
+            extra = h.extra_loss(model, i)
+            loss = loss if extra is None else loss + extra
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        for h in hooks:
+            h.after_backward(model, i)
+        nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
+        opt.step()
+        for h in hooks:
+            h.after_step(model, i)
+    return step
+
+
+def inference(model: nn.Module, batch) -> Callable[[], None]:
+    ids, mask, _ = batch
+    model.eval()
+
+    @torch.no_grad()
+    def forward() -> None:
+        model(ids, attention_mask=mask)
+    return forward
+
+
+def timing_config(config):
+    """A method's config for timing: a prompt initialised at random costs the same as from text."""
+    return dataclasses.replace(config, init_text=None) if hasattr(config, "init_text") else config
+
+
+def inference_model(variant: str, make: Callable[[], nn.Module]) -> nn.Module:
+    model = make()
+    if variant == "base":
+        return model
+    config = {"lora": methods.LoRAConfig(r=8, alpha=16), "adapter": methods.AdapterConfig(bottleneck=32),
+              "prefix": methods.PrefixTuningConfig(num_virtual_tokens=16), "ia3": methods.IA3Config()}
+    methods.apply(model, config[variant.split("_")[0]])
+    if variant.endswith("_merged"):
+        methods.merge(model)
+    if variant == "prefix_folded":
+        fold(model)
+    return model
+
+
+def hf_lora(make: Callable[[], nn.Module]) -> nn.Module:
+    """HF PEFT's LoRA with the same r, alpha and targets; the head trains too (modules_to_save)."""
+    try:
+        import peft
+    except ModuleNotFoundError as e:
+        raise RuntimeError("the HF PEFT comparison needs peft: pip install -e '.[dev]'") from e
+    return peft.get_peft_model(make(), peft.LoraConfig(r=8, lora_alpha=16, lora_dropout=0.0,
+                                                       target_modules=["q_proj", "v_proj"], modules_to_save=["head"]))
+
+
+# ----------------------------------------------------------------------------- the benchmark
+
+def pretrained_setup(settings: Settings):
+    """The shipped checkpoint with a fresh cls head, and the first reviews of the training split."""
+    from .hub import load_pretrained
+
+    def make() -> nn.Module:
+        return load_pretrained("cls", 2)
+    model = make()
+    batch = get_task("sentiment").encode(model.vocab, "train", settings.max_len).batch(torch.arange(settings.batch))
+    return make, batch
+
+
+def run(quick: bool = False, make: Callable[[], nn.Module] | None = None, batch=None,
+        settings: Settings | None = None, hf: bool = True) -> dict:
+    """Measure everything and return the report (see ``format_report``).
+
+    ``make()`` builds a fresh model (default: the pretrained checkpoint, cls head) and ``batch``
+    is (ids, mask, labels) for it (default: real reviews).
+    """
+    from .experiments.api import machine, versions
+    from .experiments.execute import optimizer_from
+    from .experiments.sweeps import method_table
+    settings = settings or (QUICK if quick else FULL)
+    if make is None:
+        make, batch = pretrained_setup(settings)
+    elif batch is None:
+        raise ValueError("with a custom make(), pass batch=(ids, mask, labels) for that model")
+
+    def build(config) -> nn.Module:
+        set_seed(0)
+        return methods.apply(make(), timing_config(config))
+
+    train_fns = {m.label: training_step(build(m.config), batch, optimizer_from(m.optimizer))
+                 for m in method_table()}
+    report = {"training_step": relative(interleaved(train_fns, settings.rounds, settings.warmup), "full")}
+    infer_fns = {v: inference(inference_model(v, make), batch) for v in INFERENCE_VARIANTS}
+    report["inference"] = relative(interleaved(infer_fns, settings.rounds, settings.warmup), "base")
+    if hf:
+        ours, theirs = build(methods.LoRAConfig(r=8, alpha=16)), hf_lora(make)
+        pair = {"peft_lab": training_step(ours, batch), "hf_peft": training_step(theirs, batch)}
+        report["hf_training_step"] = relative(interleaved(pair, settings.rounds, settings.warmup), "hf_peft")
+        pair = {"peft_lab": inference(ours, batch), "hf_peft": inference(theirs, batch)}
+        report["hf_inference"] = relative(interleaved(pair, settings.rounds, settings.warmup), "hf_peft")
+    ids = batch[0]
+    report["meta"] = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                      "settings": dataclasses.asdict(settings) | {"tokens_per_example": ids.shape[1]},
+                      "model_parameters": sum(p.numel() for p in make().parameters()),
+                      "versions": versions(), "machine": machine()}  # machine() records torch threads
+    return report
+
+
+def format_report(report: dict) -> str:
+    titles = {"training_step": "training step, relative to full fine-tuning (same batch)",
+              "inference": "inference latency, relative to the base model",
+              "hf_training_step": "training step, peft_lab LoRA relative to HF PEFT LoRA",
+              "hf_inference": "inference latency (unmerged), peft_lab LoRA relative to HF PEFT LoRA"}
+    s = report["meta"]["settings"]
+    header = (f"batch {s['batch']} x {s['tokens_per_example']} tokens, {s['rounds']} interleaved rounds; "
+              f"ratio = median of per-round ratios [IQR]")
+    lines = [header]
+    for key, title in titles.items():
+        if key not in report:
+            continue
+        lines += ["", title]
+        for name, r in report[key]["rows"].items():
+            lines.append(f"  {name:<18} {r['median_ms']:8.2f} ms [{r['iqr_ms'][0]:.2f}-{r['iqr_ms'][1]:.2f}]"
+                         f"   x{r['ratio']:.2f} [{r['ratio_iqr'][0]:.2f}-{r['ratio_iqr'][1]:.2f}]")
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m peft_lab.bench", description=__doc__,
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--quick", action="store_true", help="small batch, few rounds (seconds)")
+    p.add_argument("--json", type=str, default=None, metavar="PATH", help="also save the report as JSON")
+    p.add_argument("--no-hf", action="store_true", help="skip the comparison with HF PEFT")
+    p.add_argument("--threads", type=int, default=1,
+                   help="torch threads (default 1: the tiny model gains little from more, and on a busy "
+                        "machine a second thread that waits for a core makes every timing erratic)")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    report = run(quick=args.quick, hf=not args.no_hf)
+    report["meta"]["command"] = " ".join(["python -m peft_lab.bench", *(sys.argv[1:] if argv is None else argv)])
+    print(format_report(report))
+    if args.json:
+        with open(args.json, "w", encoding="utf-8") as f:
+            json.dump(report, f, ensure_ascii=False, indent=1)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
