@@ -7,10 +7,12 @@
 """
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
+
+from .budget.memory import MemoryParts
 
 
 def tensor_bytes(t: torch.Tensor) -> int:
@@ -18,18 +20,8 @@ def tensor_bytes(t: torch.Tensor) -> int:
 
 
 @dataclass
-class MemoryBreakdown:
-    weights: int = 0          # every parameter and buffer of the model
-    gradients: int = 0        # .grad of the trainable parameters
-    optimizer_state: int = 0  # e.g. AdamW's two moments per trainable parameter
-    activations: int = 0      # tensors saved for backward during one forward pass
-
-    @property
-    def total(self) -> int:
-        return self.weights + self.gradients + self.optimizer_state + self.activations
-
-    def to_dict(self) -> dict:
-        return {**asdict(self), "total": self.total}
+class MemoryBreakdown(MemoryParts):
+    """What one training step of ``fit`` actually held, by part (mutable: filled during the step)."""
 
     def __str__(self) -> str:
         parts = ", ".join(f"{k} {v / 2**20:.2f} MiB" for k, v in self.to_dict().items())

@@ -1,7 +1,7 @@
 """IA3 (identity at init, what it rescales, exact merge, HF's count) and BitFit (only biases train)."""
 import pytest
 import torch
-import torch.nn.functional as F
+from helpers import train_to_say_7
 from torch import nn
 
 import peft_lab as pl
@@ -17,20 +17,6 @@ def randomize_ia3(model, seed=1):
     with torch.no_grad():
         for _, layer in peft_layers(model):
             layer.l.copy_(1 + 0.5 * torch.randn(layer.l.shape, generator=g))
-
-
-def train_to_say_7(model, steps=20, lr=3e-2):
-    """A tiny synthetic LM task (always predict character 7); returns the losses."""
-    ids = torch.randint(5, 50, (8, 12), generator=torch.Generator().manual_seed(1))
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    losses = []
-    for _ in range(steps):
-        loss = F.cross_entropy(model(ids).flatten(0, 1), torch.full((ids.numel(),), 7))
-        losses.append(loss.item())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return losses
 
 
 # ----------------------------------------------------------------------------- IA3

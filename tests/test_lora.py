@@ -10,7 +10,7 @@ from safetensors import safe_open
 import peft_lab as pl
 from peft_lab.methods import adalora, dylora
 from peft_lab.methods.lora import LoRALinear, LowRankLinear
-from lora_testing import randomize_, train
+from helpers import randomize_, train
 
 
 def lora_layers(model):

@@ -12,7 +12,7 @@ from peft_lab.methods.adalora import AdaLoRALinear, Sensitivity
 from peft_lab.methods.dora import DoRALinear
 from peft_lab.methods.lora import LoRALinear
 from peft_lab.train import TrainingHook
-from lora_testing import counting_ids, lm_loss, randomize_, train
+from helpers import counting_ids, lm_loss, randomize_, train
 
 
 def layers_of(model, cls):

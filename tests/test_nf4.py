@@ -9,7 +9,7 @@ import peft_lab as pl
 from peft_lab.methods import nf4, qlora
 from peft_lab.methods.lora import LoRALinear
 from peft_lab.methods.nf4 import NF4Linear
-from lora_testing import randomize_, train
+from helpers import randomize_, train
 
 # Appendix E of the QLoRA paper (Dettmers et al., 2023) prints the NF4 data type's 16 values.
 PAPER_NF4 = [-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,

@@ -6,6 +6,7 @@ reparameterisation away with identical outputs, generation with a prefix, save/l
 import pytest
 import torch
 import torch.nn.functional as F
+from helpers import train_to_say_7
 from torch import nn
 
 import peft_lab as pl
@@ -176,20 +177,6 @@ def test_p_tuning_v2_trains_with_classification_and_tagging_heads(make_model, ba
         opt.step()
     assert losses[-1] < 0.5 * losses[0]
     assert (model.soft_prompt.P - prefix).abs().min(dim=-1).values.gt(0).all()   # every layer's K and V moved
-
-
-def train_to_say_7(model, steps=20, lr=3e-2):
-    """A tiny synthetic LM task (always predict character 7); returns the losses."""
-    ids = torch.randint(5, 50, (8, 12), generator=torch.Generator().manual_seed(1))
-    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
-    losses = []
-    for _ in range(steps):
-        loss = F.cross_entropy(model(ids).flatten(0, 1), torch.full((ids.numel(),), 7))
-        losses.append(loss.item())
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-    return losses
 
 
 @pytest.mark.parametrize("name", CONFIGS)

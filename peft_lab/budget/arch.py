@@ -229,15 +229,25 @@ def _select(arch: Architecture, targets) -> tuple[Match, ...]:
     return tuple(found)
 
 
+def normalize_targets(field: str, value) -> tuple[str, ...] | str:
+    """target_modules may be a sequence of names, one string (a regex) or "all-linear".
+
+    Shared with the real injection (``methods.base``), so the calculator and the model accept
+    exactly the same inputs."""
+    if isinstance(value, str):
+        return value
+    try:
+        value = tuple(value)
+    except TypeError:
+        raise TypeError(f"{field}={value!r} must be a string or a sequence of module names") from None
+    if not value or not all(isinstance(v, str) and v for v in value):
+        raise ValueError(f"{field}={value!r} must name at least one module")
+    return value
+
+
 def select(arch: Architecture, targets, field: str = "target_modules") -> tuple[Match, ...]:
     """The linear modules ``targets`` selects, as HF PEFT would select them (see module doc)."""
-    if not isinstance(targets, str):
-        try:
-            targets = tuple(targets)
-        except TypeError:
-            raise TypeError(f"{field}={targets!r} must be a string or a sequence of module names") from None
-        if not targets or not all(isinstance(t, str) and t for t in targets):
-            raise ValueError(f"{field}={targets!r} must name at least one module")
+    targets = normalize_targets(field, targets)
     found = _select(arch, targets)
     if not found:
         names = sorted({l.name.rsplit(".", 1)[-1] for l in arch.all_linears()})

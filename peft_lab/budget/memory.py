@@ -20,6 +20,7 @@ The QLoRA method keeps its base in NF4 at every precision (``peft_lab``'s QLoRA 
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass
+from typing import ClassVar
 
 from .activations import Walk, activation_bytes, make_plan
 from .params import method_of, parameters, virtual_tokens
@@ -53,19 +54,15 @@ OPTIMIZERS = {  # name -> (moments per parameter, bytes per moment or None = the
     "adamw": (2, None), "adamw8bit": (2, 1 + 4 / 2048), "sgd": (0, None), "sgd_momentum": (1, None)}
 
 
-@dataclass(frozen=True)
-class MemoryReport:
-    """Training memory in bytes, by part."""
-    arch: str
-    method: str
-    precision: str
-    optimizer: str
-    batch_size: int
-    seq_len: int
-    weights: int
-    gradients: int
-    optimizer_state: int
-    activations: int
+@dataclass
+class MemoryParts:
+    """Training memory in bytes, by part: what the calculator predicts and ``fit`` measures."""
+    weights: int = 0          # every parameter and buffer of the model
+    gradients: int = 0        # .grad of the trainable parameters
+    optimizer_state: int = 0  # e.g. AdamW's two moments per trainable parameter
+    activations: int = 0      # tensors saved for the backward pass of one step
+
+    PARTS: ClassVar[tuple[str, ...]] = ("weights", "gradients", "optimizer_state", "activations")
 
     @property
     def total(self) -> int:
@@ -74,9 +71,20 @@ class MemoryReport:
     def to_dict(self) -> dict:
         return {**asdict(self), "total": self.total}
 
+
+@dataclass(kw_only=True)
+class MemoryReport(MemoryParts):
+    """The calculator's prediction for one architecture, method and setting."""
+    arch: str
+    method: str
+    precision: str
+    optimizer: str
+    batch_size: int
+    seq_len: int
+
     def __str__(self) -> str:
         rows = [(part.replace("_", " "), human_bytes(getattr(self, part)))
-                for part in ("weights", "gradients", "optimizer_state", "activations", "total")]
+                for part in (*self.PARTS, "total")]
         return table(f"training memory: {self.method} on {self.arch}, {self.precision}, {self.optimizer}, "
                      f"batch {self.batch_size} x {self.seq_len} tokens", rows)
 
@@ -145,8 +153,10 @@ def training_memory(arch, config=None, precision="fp32", optimizer: str = "adamw
                 attention_dropout=arch.attention_dropout if dropout is None else dropout,
                 flash=attention == "flash", saves_dequantized=backend == "peft_lab")
     activations = activation_bytes(walk, seq_len, num_labels, gradient_checkpointing, include_loss)
-    return MemoryReport(arch.name, method, p.name, optimizer, batch_size, seq_len, round(weights),
-                        round(trainable * p.grad_bytes), round(optimizer_state), round(activations))
+    return MemoryReport(arch=arch.name, method=method, precision=p.name, optimizer=optimizer,
+                        batch_size=batch_size, seq_len=seq_len, weights=round(weights),
+                        gradients=round(trainable * p.grad_bytes), optimizer_state=round(optimizer_state),
+                        activations=round(activations))
 
 
 class _Full:

@@ -16,6 +16,8 @@ from typing import Callable, ClassVar, Iterable
 import torch
 from torch import nn
 
+from ..budget.arch import normalize_targets  # noqa: F401 (one rule for model and calculator)
+
 
 # ----------------------------------------------------------------------------- configs
 
@@ -57,19 +59,6 @@ def check_choice(name: str, value, allowed: Iterable) -> None:
     allowed = tuple(allowed)
     if value not in allowed:
         raise ValueError(f"{name}={value!r} is not one of {allowed}")
-
-
-def normalize_targets(name: str, value) -> tuple[str, ...] | str:
-    """target_modules may be a tuple of names, one name, a regex string or "all-linear"."""
-    if isinstance(value, str):
-        return value
-    try:
-        value = tuple(value)
-    except TypeError:
-        raise TypeError(f"{name}={value!r} must be a string or a sequence of module names") from None
-    if not value or not all(isinstance(v, str) and v for v in value):
-        raise ValueError(f"{name}={value!r} must name at least one module")
-    return value
 
 
 # ----------------------------------------------------------------------------- wrappers

@@ -1,7 +1,6 @@
-"""Helpers for the LoRA-family tests: a tiny next-token problem and fit's order of hook calls."""
+"""Helpers shared by the method tests: tiny synthetic problems and fit's order of hook calls."""
 import torch
 import torch.nn.functional as F
-
 
 
 def counting_ids(vocab_size: int = 50, n: int = 16, length: int = 12, seed: int = 0) -> torch.Tensor:
@@ -55,3 +54,17 @@ def randomize_(params, std: float = 0.1, seed: int = 1) -> None:
     with torch.no_grad():
         for p in params:
             p.add_(torch.randn(p.shape, generator=g) * std)
+
+
+def train_to_say_7(model, steps=20, lr=3e-2):
+    """A tiny synthetic LM task (always predict character 7); returns the losses."""
+    ids = torch.randint(5, 50, (8, 12), generator=torch.Generator().manual_seed(1))
+    opt = torch.optim.Adam([p for p in model.parameters() if p.requires_grad], lr=lr)
+    losses = []
+    for _ in range(steps):
+        loss = F.cross_entropy(model(ids).flatten(0, 1), torch.full((ids.numel(),), 7))
+        losses.append(loss.item())
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return losses
