@@ -224,8 +224,11 @@ def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float =
                 total = total + extra
         if not torch.isfinite(total):
             bar.close()
-            raise FloatingPointError(f"the loss became {total.item()} at step {step} (lr={lr:g}): "
-                                     f"the learning rate is probably too high")
+            history.append({"step": step, "loss": total.item(), "lr": opt.param_groups[0]["lr"]})
+            error = FloatingPointError(f"the loss became {total.item()} at step {step} (lr={lr:g}): "
+                                       f"the learning rate is probably too high")
+            error.history = history  # the curve up to the divergence: the symptom, for plots
+            raise error
         opt.zero_grad(set_to_none=True)
         total.backward()
         for h in all_hooks:

@@ -99,8 +99,10 @@ def test_optimizer_factory_is_used():
 
 
 def test_divergence_is_reported_not_silently_trained_through():
-    with pytest.raises(FloatingPointError, match="learning rate"):
+    with pytest.raises(FloatingPointError, match="learning rate") as caught:
         pl.fit(_lora_model(), "sentiment", lr=1e30, measure=False, **{**QUICK, "steps": 20}, clip=0)
+    history = caught.value.history  # the curve up to the divergence, for the failure-mode figure
+    assert history and not torch.isfinite(torch.tensor(history[-1]["loss"]))
 
 
 @pytest.mark.parametrize("kwargs,match", [

@@ -11,6 +11,7 @@ Nothing here builds a model or imports torch: the architectures are data (``Arch
 multiplications, so notebooks and widgets can call it on every slider move.
 """
 from .arch import Architecture, Extra, Linear, Match, Stack, select
+from .flops import FlopsReport, linear_flops, model_flops
 from .params import METHODS, ParamReport, count, parameters
 from .presets import PRESETS, bert, bloom, get, gpt2, llama, opt, t5, tiny, tiny_from
 from .memory import OPTIMIZERS, PRECISIONS, MemoryReport, Precision, training_memory
@@ -20,4 +21,5 @@ from .units import human_bytes, human_count
 __all__ = ["Architecture", "Extra", "Linear", "Match", "Stack", "select", "METHODS", "ParamReport", "count",
            "parameters", "PRESETS", "get", "bert", "bloom", "gpt2", "llama", "opt", "t5", "tiny", "tiny_from",
            "OPTIMIZERS", "PRECISIONS", "MemoryReport", "Precision", "training_memory", "DTYPES",
-           "StorageReport", "nf4_bits_per_weight", "nf4_bytes", "storage", "human_bytes", "human_count"]
+           "StorageReport", "nf4_bits_per_weight", "nf4_bytes", "storage", "human_bytes", "human_count",
+           "FlopsReport", "linear_flops", "model_flops"]

@@ -88,7 +88,8 @@ def train_and_measure(spec: Spec, model: nn.Module) -> dict:
                      seed=spec.seed, train_size=spec.train_size, eval_size=spec.eval_size,
                      optimizer=optimizer_from(spec.optimizer), progress=False, measure=spec.measure)
     except FloatingPointError as e:  # a too-high rate in the lr search: recorded, never chosen
-        return {"status": "diverged", "metrics": {}, "details": {"error": str(e)}}
+        return {"status": "diverged", "metrics": {},
+                "details": {"error": str(e), "loss_curve": loss_curve(getattr(e, "history", []))}}
     metrics = dict(result.metrics)  # val_ and test_ accuracy and F1
     details = {"initial_loss": spectra.rounded(result.history[0]["loss"], 7),
                "loss_curve": loss_curve(result.history)}

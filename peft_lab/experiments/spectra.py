@@ -24,7 +24,7 @@ def rounded(values, digits: int = 5) -> list:
         values = values.tolist()
     if isinstance(values, list):
         return [rounded(v, digits) for v in values]
-    return float(f"{values:.{digits}g}")
+    return float(f"{values:.{digits}g}")  # nan / inf survive (a diverged loss curve keeps its end)
 
 
 def block_weights(model: nn.Module) -> dict[str, torch.Tensor]:

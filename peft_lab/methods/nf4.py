@@ -1,7 +1,8 @@
 """4-bit NormalFloat (NF4) storage for frozen weights, in pure PyTorch (Dettmers et al., 2023, QLoRA).
 
 Pretrained weights are close to normally distributed, so the 16 code values are placed at
-quantiles of N(0, 1): every code is then used about equally often. A weight matrix is cut into
+quantiles of N(0, 1): the codes are used far more evenly than 16 equally spaced levels would
+be (measured in the notebooks, not assumed). A weight matrix is cut into
 blocks of ``block_size`` values; each block is divided by its absolute maximum (its "absmax",
 kept as a constant) and every value becomes the index of the nearest NF4 level, two 4-bit
 indices per byte. Double quantisation stores the absmax constants themselves in 8 bits (after

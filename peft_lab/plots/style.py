@@ -27,11 +27,26 @@ PALETTE = {
     "adapter_parallel": "#f0b45a",
     "prompt_tuning": "#009e73", "p_tuning": "#2ca25f", "prefix_tuning": "#cc79a7", "p_tuning_v2": "#a0457e",
     "ia3": "#7b3294", "scratch": "#bdbdbd", "pretrained": "#0072b2", "tfidf": "#999999",
+    # the scaling rules of the LoRA rank sweep (variants of one method: shades of LoRA's blue)
+    "alpha=16": "#0072b2", "alpha=2r": "#003f63", "rslora_rule": "#56b4e9",
 }
+# The four parts of training memory, the same in every memory figure.
+PART_COLORS = {"weights": "#7f7f7f", "gradients": "#e69f00", "optimizer_state": "#d55e00",
+               "activations": "#56b4e9"}
+# Series that are not methods (failure modes, ΔW vs random, ...): Okabe-Ito, in order.
+SERIES_COLORS = ("#0072b2", "#d55e00", "#009e73", "#cc79a7", "#e69f00", "#56b4e9", "#000000", "#f0e442")
+FROZEN = "#d9d9d9"      # frozen weights in diagrams
+MUTED = "#8c8c8c"       # references: random matrices, uniform grids, guide bands
 
 
 def color(method: str) -> str:
+    """The suite-wide colour of a method label (dark grey for an unknown label)."""
     return PALETTE.get(method, "#333333")
+
+
+def series_color(i: int) -> str:
+    """The i-th colour for series that are not methods."""
+    return SERIES_COLORS[i % len(SERIES_COLORS)]
 
 
 def font_path() -> Path | None:
@@ -60,7 +75,9 @@ def register_cjk_font() -> str | None:
         family = next((f for f in SYSTEM_CJK_FAMILIES if f in available), None)
     if family is not None:
         mpl.rcParams["font.sans-serif"] = [family, "DejaVu Sans"]
-        mpl.rcParams["font.family"] = "sans-serif"
+        # named families, not the generic "sans-serif": only then does matplotlib fall back glyph
+        # by glyph to DejaVu Sans for what the CJK font lacks (subscripts such as σ₁, "⋮")
+        mpl.rcParams["font.family"] = [family, "DejaVu Sans"]
         mpl.rcParams["axes.unicode_minus"] = False
     _registered["family"] = family
     return family

@@ -1,0 +1,134 @@
+"""Chapter 3.3.6 (practice): the failure modes as loss curves, how much data each approach needs,
+and the learning-rate search behind every method's rate (all measured).
+
+The chapter's troubleshooting table (学习率过高, rank 太小, ...) is sound advice but only
+asserted; the notebook reproduces each failure on the tiny model and ``training_curves`` shows
+its symptom: a too-high rate diverges, a non-zero B at init starts from a worse loss,
+forgetting to freeze trains everything, a too-small rank plateaus.
+"""
+from __future__ import annotations
+
+import math
+
+from matplotlib.figure import Figure
+
+from ..experiments.analysis import lr_search_table
+from ..i18n import TEXT, t
+from .common import figure, finite, measured_note, name, note, series_lines
+from .style import PALETTE, color, series_color
+
+
+def loss_points(run) -> tuple[list[float], list[float]]:
+    """(steps, losses) of a ``RunResult``, a run record (``details.loss_curve``), a list of
+    ``{"step", "loss"}`` dicts, a list of (step, loss) pairs, or a plain list of losses."""
+    if hasattr(run, "history"):
+        run = run.history
+    elif isinstance(run, dict):
+        run = (run.get("details") or {}).get("loss_curve") or []
+    run = list(run)
+    if not run:
+        return [], []
+    if isinstance(run[0], dict):
+        return [h["step"] for h in run], [h["loss"] for h in run]
+    if isinstance(run[0], (list, tuple)):
+        return [p[0] for p in run], [p[1] for p in run]
+    return list(range(len(run))), [float(v) for v in run]
+
+
+def training_curves(runs, labels=None, logy: bool | None = None, title_key: str = "curves_title") -> Figure:
+    """Training loss against step, one line per run (see ``loss_points`` for what a run may be).
+
+    ``labels``: one per run, a language-table key (a method or a failure mode such as
+    ``"fail_lr_high"``) or any text. A run whose loss stopped being finite, or whose record says
+    it diverged, ends in a cross marked "发散". ``logy=None`` picks a log axis when the losses
+    span more than a factor 20.
+    """
+    runs = list(runs)
+    labels = list(labels) if labels is not None else [_default_label(r) for r in runs]
+    if len(labels) != len(runs):
+        raise ValueError(f"{len(runs)} runs but {len(labels)} labels")
+    fig, ax = figure(width=9, height=5.0)
+    finite_losses = []
+    for i, (run, label) in enumerate(zip(runs, labels)):
+        steps, losses = loss_points(run)
+        ok = [j for j, v in enumerate(losses) if finite(v)]
+        line_color = color(label) if label in PALETTE else series_color(i)
+        xs, ys = [steps[j] for j in ok], [losses[j] for j in ok]
+        finite_losses += ys
+        ax.plot(xs, ys, linewidth=2, color=line_color, label=name(label))
+        diverged = len(ok) < len(losses) or (isinstance(run, dict) and run.get("status") == "diverged")
+        if diverged and xs:
+            ax.plot(xs[-1], ys[-1], "x", color=line_color, markersize=12, markeredgewidth=3)
+            ax.annotate(t("diverged"), (xs[-1], ys[-1]), xytext=(6, 4), textcoords="offset points",
+                        color=line_color, fontsize=11)
+    if not finite_losses:
+        raise ValueError("no finite loss in these runs")
+    low, high = min(finite_losses), max(finite_losses)
+    if logy or (logy is None and low > 0 and high / low > 20):
+        ax.set_yscale("log")
+        ax.yaxis.set_major_formatter(lambda v, _: f"{v:g}")
+    ax.set_xlabel(t("step"))
+    ax.set_ylabel(t("loss"))
+    ax.set_title(t(title_key))
+    ax.legend(frameon=False)
+    note(fig, "measured", t("note_this_run"))
+    return fig
+
+
+def _default_label(run) -> str:
+    if hasattr(run, "method"):
+        return run.method
+    if isinstance(run, dict) and "label" in run:
+        return run["label"]
+    return "loss"
+
+
+def train_size_sweep(results: dict, metric: str = "test_accuracy") -> Figure:
+    """Accuracy against the number of training examples (log axis), full fine-tuning vs LoRA vs
+    head only, mean ± std over seeds (``train_size`` sweep)."""
+    sizes = sorted({r.get("train_size") for r in results["runs"] if r.get("train_size")})
+    if not sizes:
+        raise ValueError("these results have no runs with a train_size")
+    fig, ax = figure(width=8.5, height=5.0)
+    n = series_lines(ax, results, "train_size", metric)
+    ax.set_xscale("log")
+    ax.set_xticks(sizes, [f"{s:,}" for s in sizes])
+    ax.set_xlim(sizes[0] / 1.5, sizes[-1] * 1.5)
+    ax.minorticks_off()
+    ax.set_xlabel(t("train_size"))
+    ax.set_ylabel(t(metric))
+    ax.set_title(t("train_size_title"))
+    ax.legend(frameon=False)
+    measured_note(fig, results, n)
+    return fig
+
+
+def lr_search(results: dict, groups=None) -> Figure:
+    """Validation score against learning rate (log axis) for each searched method, the chosen rate
+    circled; a choice at the edge of the grid is flagged (a wider grid might do better)."""
+    rows = [r for r in lr_search_table(results) if groups is None or r["group"] in groups]
+    if not rows:
+        raise ValueError("these results hold no learning-rate search (stage 'lr_search')")
+    fig, ax = figure(width=10, height=5.4)
+    for i, row in enumerate(rows):
+        label = row["group"].split(" ")[0]
+        line_color = color(label) if label in PALETTE else series_color(i)
+        lrs = sorted(row["scores"])
+        vals = [row["scores"][lr] if row["scores"][lr] is not None else math.nan for lr in lrs]
+        shown = name(label) + row["group"][len(label):]
+        ax.plot(lrs, vals, marker="o", linewidth=1.8, color=line_color, label=shown)
+        if row.get("chosen") in row["scores"] and row["scores"][row["chosen"]] is not None:
+            ax.plot(row["chosen"], row["scores"][row["chosen"]], "o", markersize=14, markerfacecolor="none",
+                    markeredgecolor=line_color, markeredgewidth=2)
+    ax.set_xscale("log")
+    ax.set_xlabel(t("learning_rate"))
+    ax.set_ylabel(t(rows[0]["metric"]) if rows[0]["metric"] in TEXT else rows[0]["metric"])
+    edge = [name(r["group"].split(" ")[0]) for r in rows if r.get("at_edge")]
+    ax.set_title(t("lr_title") + (("\n" + t("lr_edge", names="、".join(edge))) if edge else ""))
+    ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=10,
+              ncol=1 if len(rows) <= 12 else 2)
+    measured_note(fig, results)
+    return fig
+
+
+__all__ = ["loss_points", "training_curves", "train_size_sweep", "lr_search"]

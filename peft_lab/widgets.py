@@ -1,0 +1,277 @@
+"""Sliders for the notebooks: LoRA rank and alpha, adapter bottleneck, prefix length, memory.
+
+The update logic is plain Python, each a ``*_view`` function (budget arithmetic only, no
+training, well under 0.1 s) that returns numbers; the ``*_explorer`` / ``memory_calculator``
+wrappers only lay out ipywidgets and render those numbers, and ``train_button`` puts a real
+training run behind a button with a progress bar:
+
+    from peft_lab import widgets
+    widgets.rank_view(r=8, alpha=16, d=128, k=128)["share"]      # 0.125
+    widgets.rank_explorer()                                      # sliders + live numbers
+    widgets.train_button(lambda: pl.apply(pl.load_pretrained("cls", 2), pl.LoRAConfig(r=8)),
+                         steps=100, lr=3e-3)
+"""
+from __future__ import annotations
+
+import math
+from typing import Callable
+
+from . import budget
+from .budget.flops import linear_flops
+from .i18n import t
+from .methods import (AdapterConfig, BitFitConfig, FullFineTuningConfig, LoRAConfig, PrefixTuningConfig,
+                      PromptTuningConfig, QLoRAConfig)
+from .plots.ch4_prompts import DESIGNS, design_configs
+
+MEMORY_METHODS = ("full", "lora", "qlora", "adapter", "prefix_tuning", "prompt_tuning", "bitfit")
+
+
+# ----------------------------------------------------------------------------- the views (plain Python)
+
+def _positive(name: str, value) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise ValueError(f"{name}={value!r} must be a positive integer")
+    return value
+
+
+def rank_view(r: int, alpha: float, d: int = 128, k: int = 128) -> dict:
+    """LoRA on one d×k layer: counts, share, the scaling α/r (and rsLoRA's α/√r), FLOPs ratios."""
+    for name, v in (("r", r), ("d", d), ("k", k)):
+        _positive(name, v)
+    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
+        raise ValueError(f"alpha={alpha!r} must be a positive number")
+    if r > min(d, k):
+        raise ValueError(f"r={r} exceeds min(d, k) = {min(d, k)}; allowed: 1 ... {min(d, k)}")
+    full, lora = linear_flops(d, k), linear_flops(d, k, r)
+    return {"d": d, "k": k, "r": r, "alpha": alpha, "full": d * k, "lora": r * (d + k),
+            "share": r * (d + k) / (d * k), "scaling": alpha / r, "rslora_scaling": alpha / math.sqrt(r),
+            "break_even_rank": d * k / (d + k), "forward_overhead": lora.forward / full.forward - 1,
+            "step_ratio": lora.step / full.step}
+
+
+def bottleneck_view(m: int, arch="tiny", placement: str = "houlsby") -> dict:
+    """Adapters of width m on ``arch``: 2dm + d + m each, how many, the total and its share."""
+    _positive("m", m)
+    arch = budget.get(arch)
+    d = arch.d_model
+    trainable = budget.count(arch, AdapterConfig(bottleneck=m, placement=placement))
+    per_adapter = 2 * d * m + d + m
+    base = budget.count(arch)
+    return {"m": m, "d": d, "placement": placement, "per_adapter": per_adapter,
+            "adapters": trainable // per_adapter, "trainable": trainable, "base": base,
+            "share": trainable / (base + trainable), "in_advice_band": d / 16 <= m <= d / 4}
+
+
+def prefix_view(L: int, arch="tiny", encoder_hidden_size: int = 128) -> dict:
+    """The four soft-prompt designs at length L on ``arch``: parameters trained and kept
+    (after folding), and the context left for the text."""
+    _positive("L", L)
+    arch = budget.get(arch)
+    configs = design_configs(L, encoder_hidden_size)
+    designs = {d: {"trained": budget.count(arch, configs[d]), "kept": budget.count(arch, configs[d], folded=True)}
+               for d in DESIGNS}
+    return {"L": L, "arch": arch.name, "designs": designs, "context_left": arch.max_len - L}
+
+
+def method_config(arch, method: str, r: int = 8, bottleneck: int = 64, num_virtual_tokens: int = 20):
+    """A sensible config of ``method`` for any preset: LoRA on the attention's q and v (or the
+    fused qkv) by role, so it works for GPT-2's ``c_attn`` as for LLaMA's ``q_proj``."""
+    arch = budget.get(arch)
+    if method not in MEMORY_METHODS:
+        raise ValueError(f"method={method!r} is not one of {MEMORY_METHODS}")
+    if method == "full":
+        return FullFineTuningConfig()
+    if method == "lora":
+        targets = tuple(dict.fromkeys(l.name for s in arch.stacks for l in s.linears if l.role in ("q", "v", "qkv")))
+        return LoRAConfig(r=r, alpha=2 * r, target_modules=targets)
+    if method == "qlora":
+        return QLoRAConfig(r=r, alpha=2 * r)
+    if method == "adapter":
+        return AdapterConfig(bottleneck=bottleneck)
+    if method == "prefix_tuning":
+        return PrefixTuningConfig(num_virtual_tokens=num_virtual_tokens)
+    if method == "prompt_tuning":
+        return PromptTuningConfig(num_virtual_tokens=num_virtual_tokens)
+    return BitFitConfig()
+
+
+def memory_view(model: str = "llama-7b", method: str = "lora", precision: str = "bf16", batch_size: int = 1,
+                seq_len: int = 512, r: int = 8, gradient_checkpointing: bool = False) -> budget.MemoryReport:
+    """Training memory of ``method`` on preset ``model`` (a ``budget.MemoryReport``, by part)."""
+    return budget.training_memory(model, method_config(model, method, r=r), precision=precision,
+                                  batch_size=batch_size, seq_len=seq_len,
+                                  gradient_checkpointing=gradient_checkpointing)
+
+
+def storage_view(model: str = "llama-7b", method: str = "lora", dtype: str = "bf16", n_tasks: int = 1,
+                 r: int = 8) -> budget.StorageReport:
+    """Checkpoint bytes of the base and one adapter, and of serving ``n_tasks`` tasks."""
+    return budget.storage(model, method_config(model, method, r=r), dtype=dtype, n_tasks=n_tasks)
+
+
+# ----------------------------------------------------------------------------- rendering (HTML)
+
+def _table(rows: list[tuple[str, str]]) -> str:
+    cells = "".join(f"<tr><td style='padding:2px 12px 2px 0'>{k}</td><td style='text-align:right'><b>{v}</b></td></tr>"
+                    for k, v in rows)
+    return f"<table style='font-size:14px'>{cells}</table>"
+
+
+def render_rank(v: dict) -> str:
+    return _table([(t("w_full_dw", d=v["d"], k=v["k"]), f"{v['full']:,}"), (t("w_lora_params"), f"{v['lora']:,}"),
+                   (t("w_share"), f"{100 * v['share']:.3g}%"), (t("w_scaling"), f"{v['scaling']:.3g}"),
+                   (t("w_rslora_scaling"), f"{v['rslora_scaling']:.3g}"),
+                   (t("w_forward_overhead"), f"+{100 * v['forward_overhead']:.3g}%"),
+                   (t("w_step_ratio"), f"{v['step_ratio']:.3f}"), (t("w_break_even"), f"{v['break_even_rank']:.3g}")])
+
+
+def render_bottleneck(v: dict) -> str:
+    advice = t("w_yes") if v["in_advice_band"] else t("w_no")
+    return _table([(t("w_per_adapter", d=v["d"], m=v["m"]), f"{v['per_adapter']:,}"),
+                   (t("w_adapters"), str(v["adapters"])), (t("trainable_params"), f"{v['trainable']:,}"),
+                   (t("w_share"), f"{100 * v['share']:.3g}%"), (t("advice_band"), advice)])
+
+
+def render_prefix(v: dict) -> str:
+    rows = [(t(d), t("w_trained_kept", trained=f"{c['trained']:,}", kept=f"{c['kept']:,}"))
+            for d, c in v["designs"].items()]
+    return _table(rows + [(t("w_context_left"), str(v["context_left"]))])
+
+
+def render_memory(report: budget.MemoryReport, storage: budget.StorageReport) -> str:
+    parts = [(t(p), budget.human_bytes(getattr(report, p)))
+             for p in ("weights", "gradients", "optimizer_state", "activations")]
+    return _table(parts + [(t("w_total"), budget.human_bytes(report.total)),
+                           (t("w_adapter_file"), budget.human_bytes(storage.adapter)),
+                           (t("w_serving", n=storage.n_tasks), budget.human_bytes(storage.serving))])
+
+
+# ----------------------------------------------------------------------------- the widgets
+
+def show(output, fig) -> None:
+    """Replace what ``output`` (an ``ipywidgets.Output``) shows by ``fig`` as a PNG, then close
+    the figure. A PNG, not the Figure object: it renders the same in any kernel or none."""
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    plt.close(fig)
+    output.outputs = ()
+    output.append_display_data(Image(data=buffer.getvalue(), format="png"))
+
+
+def _explorer(controls: dict, update: Callable[..., str], figure: Callable[..., object] | None = None):
+    """Controls above, an HTML view below (and a figure, if ``figure``), refreshed on every change.
+    The returned VBox carries ``.controls``, ``.html``, ``.plot`` and ``.refresh()`` (for tests)."""
+    import ipywidgets as w
+
+    html, plot = w.HTML(), w.Output()
+
+    def refresh(_=None) -> None:
+        values = {name: c.value for name, c in controls.items()}
+        try:
+            html.value = update(**values)
+        except ValueError as e:   # e.g. r > min(d, k): say why instead of failing
+            html.value = f"<span style='color:#b00'>{e}</span>"
+            return
+        if figure is not None:
+            show(plot, figure(**values))
+
+    for c in controls.values():
+        c.observe(refresh, names="value")
+    box = w.VBox([w.HBox(list(controls.values())[:3]), w.HBox(list(controls.values())[3:]), html, plot])
+    box.controls, box.html, box.plot, box.refresh = controls, html, plot, refresh
+    refresh()
+    return box
+
+
+def _slider(label_key: str, value: int, lo: int, hi: int, step: int = 1):
+    import ipywidgets as w
+    return w.IntSlider(value=value, min=lo, max=hi, step=step, description=t(label_key), continuous_update=False,
+                       style={"description_width": "initial"})
+
+
+def rank_explorer(d: int = 128, k: int = 128, r: int = 8, alpha: float = 16, figure: bool = True):
+    """Sliders for r and α (and d, k): parameter counts, scaling and FLOPs; the diagram to scale."""
+    import ipywidgets as w
+    from .plots.ch2_lora import lora_diagram
+    controls = {"r": _slider("rank", r, 1, 64), "alpha": w.FloatSlider(value=alpha, min=1, max=128, step=1,
+                                                                       description="α", continuous_update=False),
+                "d": _slider("w_d", d, 8, 4096, 8), "k": _slider("w_k", k, 8, 4096, 8)}
+    return _explorer(controls, lambda **v: render_rank(rank_view(**v)),
+                     (lambda r, alpha, d, k: lora_diagram(d, k, r)) if figure else None)
+
+
+def bottleneck_explorer(arch="tiny", m: int = 32):
+    """A slider for the bottleneck m and a placement choice: adapter parameters on ``arch``."""
+    import ipywidgets as w
+    d = budget.get(arch).d_model
+    controls = {"m": _slider("bottleneck", m, 1, d - 1),
+                "placement": w.Dropdown(options=["houlsby", "pfeiffer", "parallel"], value="houlsby",
+                                        description=t("w_placement"))}
+    return _explorer(controls, lambda m, placement: render_bottleneck(bottleneck_view(m, arch, placement)))
+
+
+def prefix_explorer(arch="tiny", L: int = 16, encoder_hidden_size: int = 128):
+    """A slider for the length L: what each soft-prompt design trains and keeps on ``arch``."""
+    top = budget.get(arch).max_len - 1
+    controls = {"L": _slider("prefix_length", L, 1, min(top, 256))}
+    return _explorer(controls, lambda L: render_prefix(prefix_view(L, arch, encoder_hidden_size)))
+
+
+def memory_calculator(model: str = "llama-7b", method: str = "lora"):
+    """Model, method, precision, batch and sequence length -> training memory by part, adapter
+    size and serving cost (``budget.training_memory`` and ``budget.storage``)."""
+    import ipywidgets as w
+    controls = {"model": w.Dropdown(options=sorted(budget.PRESETS), value=model, description=t("w_model")),
+                "method": w.Dropdown(options=list(MEMORY_METHODS), value=method, description=t("w_method")),
+                "precision": w.Dropdown(options=list(budget.PRECISIONS), value="bf16", description=t("w_precision")),
+                "batch_size": _slider("w_batch", 1, 1, 64), "seq_len": _slider("w_seq_len", 512, 16, 4096, 16),
+                "n_tasks": _slider("n_tasks", 1, 1, 100)}
+
+    def update(model, method, precision, batch_size, seq_len, n_tasks) -> str:
+        report = memory_view(model, method, precision, batch_size, seq_len)   # too long: the error says so
+        dtype = "bf16" if precision in ("bf16", "mixed", "nf4") else "fp32"
+        return render_memory(report, storage_view(model, method, dtype, n_tasks))
+    return _explorer(controls, update)
+
+
+def train_button(make_model: Callable[[], object], task: str = "sentiment", fit: Callable | None = None,
+                 **fit_kwargs):
+    """A button that builds ``make_model()`` and trains it with ``pl.fit(model, task, **fit_kwargs)``
+    (progress bar below), then shows the ``RunResult`` and its loss curve. ``.result`` holds the
+    last RunResult; ``fit`` replaces ``pl.fit`` (tests)."""
+    import ipywidgets as w
+    from .methods.base import TrainingHook
+    from .plots.ch6_practice import training_curves
+    from .train import fit as pl_fit
+    fit = fit or pl_fit
+    steps = fit_kwargs.get("steps", 300)
+    button = w.Button(description=t("w_train"), button_style="primary", icon="play")
+    progress = w.IntProgress(value=0, min=0, max=steps, description=t("step"))
+    html, plot = w.HTML(), w.Output()
+
+    class Progress(TrainingHook):
+        def after_step(self, model, step):
+            progress.value = step + 1
+
+    def run(_=None) -> None:
+        button.disabled, progress.value = True, 0
+        html.value = t("w_training")
+        try:
+            result = fit(make_model(), task, hooks=[Progress()], progress=False, **fit_kwargs)
+        except (FloatingPointError, ValueError) as e:
+            html.value = f"<span style='color:#b00'>{e}</span>"
+            return
+        finally:
+            button.disabled = False
+        box.result = result
+        html.value = f"<pre>{result}</pre>"
+        show(plot, training_curves([result]))
+
+    button.on_click(run)
+    box = w.VBox([w.HBox([button, progress]), html, plot])
+    box.button, box.progress, box.html, box.plot, box.result, box.run = button, progress, html, plot, None, run
+    return box

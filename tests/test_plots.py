@@ -1,0 +1,408 @@
+"""Every figure draws what it is given: bars, lines and cells equal the data passed in or the
+budget's arithmetic, provenance is written on the figure, and nothing misses a glyph in Chinese
+or English. Results are small hand-built dicts in the experiments' schema (``api.validate``)."""
+import math
+import re
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
+from matplotlib.collections import QuadMesh  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+import peft_lab as pl  # noqa: E402
+from peft_lab import budget  # noqa: E402
+from peft_lab.budget.flops import linear_flops, model_flops  # noqa: E402
+from peft_lab.experiments import api  # noqa: E402
+from peft_lab.experiments.runner import Spec  # noqa: E402
+from peft_lab.experiments.spectra import energy  # noqa: E402
+from peft_lab.memory import MemoryBreakdown  # noqa: E402
+from peft_lab.methods.nf4 import nf4_levels  # noqa: E402
+from peft_lab.plots import (ch1_motivation as ch1, ch2_costs, ch2_lora as ch2, ch2_variants,  # noqa: E402
+                            ch3_adapter as ch3, ch4_prompts as ch4, ch5_comparison as ch5, ch6_practice as ch6)
+from peft_lab.plots.common import wrap  # noqa: E402
+from peft_lab.plots.style import color  # noqa: E402
+from peft_lab.recommend import metric_table, normalise  # noqa: E402
+
+
+# ----------------------------------------------------------------------------- synthetic results
+
+def record(label, method="lora", config=None, seed=0, stage="final", variant="", train_size=None, kind="train",
+           lr=1e-3, status="ok", details=None, **metrics):
+    """One run record: a Spec's fields plus status, metrics (every schema field) and details."""
+    spec = Spec(label=label, method=method, config=config or {}, seed=seed, lr=lr, steps=10, stage=stage,
+                variant=variant, train_size=train_size, kind=kind)
+    full = {f: None for f in api.METRIC_FIELDS} | {"test_accuracy": 0.8, "val_accuracy": 0.8,
+                                                    "trainable_params": 1000, "total_params": 100_000,
+                                                    "sec_per_step": 0.1, "adapter_bytes": 4000} | metrics
+    return {**spec.describe(), "status": status, "metrics": full if status == "ok" else {}, "details": details or {}}
+
+
+def results(runs, quick=False):
+    out = {"meta": {f: None for f in api.META_FIELDS} | {"sweep": "test", "date": "2026-01-01", "quick": quick},
+           "runs": runs}
+    api.validate(out)
+    return out
+
+
+def memory(weights, grads, state, acts):
+    return {"weights": weights, "gradients": grads, "optimizer_state": state, "activations": acts,
+            "total": weights + grads + state + acts}
+
+
+METHODS = ("full", "lora", "adapter_houlsby", "adapter_pfeiffer", "adapter_parallel", "prefix_tuning")
+
+
+@pytest.fixture(scope="module")
+def methods_results():
+    """Three seeds per method; LoRA merges (merged latency), adapters cannot."""
+    runs = []
+    for i, label in enumerate(METHODS):
+        for seed in range(3):
+            runs.append(record(label, seed=seed, test_accuracy=0.70 + 0.02 * i + 0.01 * seed,
+                               trainable_params=10 ** (6 - i % 4), latency_ms=5.0 + i + seed,
+                               latency_merged_ms=4.0 + seed if label == "lora" else None,
+                               memory=memory(4000, 100 * (i + 1), 200 * (i + 1), 3000 + seed),
+                               adapter_bytes=4 * 10 ** (6 - i % 4), sec_per_step=0.1 + 0.01 * i))
+    runs.append(record("adalora", method="adalora", details={"rank_pattern": {
+        f"layers.{l}.self_attn.{m}": 2 * l + (m == "v_proj") for l in range(3) for m in ("q_proj", "v_proj")}}))
+    runs.append(record("lora", stage="lr_search", lr=1e-2, val_accuracy=0.5))
+    runs.append(record("lora", stage="lr_search", lr=1e-1, status="diverged"))
+    return results(runs)
+
+
+@pytest.fixture(scope="module")
+def rank_results():
+    return results([record("rslora" if v == "rslora" else "lora", variant=v, seed=s, config={"r": r},
+                           test_accuracy=0.6 + 0.01 * r + 0.001 * s, sec_per_step=0.1 + 0.001 * r)
+                    for v in ("alpha=16", "alpha=2r", "rslora") for r in (2, 8, 32) for s in (0, 1)])
+
+
+@pytest.fixture(scope="module")
+def delta_w_results():
+    """Two matrices: a ΔW with a fast-decaying spectrum, and its flat random twin."""
+    s = [10.0 / (i + 1) ** 2 for i in range(16)]
+    flat = [1.0 - 0.01 * i for i in range(16)]
+    rep = {"shape": [16, 16], "fro_norm": 1.0, "relative_change": 0.1, "stable_rank": 1.2,
+           "singular_values": s, "energy": energy(torch.tensor(s)),
+           "random_singular_values": flat, "random_energy": energy(torch.tensor(flat))}
+    spectra = {"layers.0.self_attn.q_proj": rep, "layers.1.mlp.up_proj": rep}
+    phi = [[round((i + 1) * (j + 1) / 32, 4) for j in range(16)] for i in range(2)]   # (r1=2, r2=16)
+    subspace = {"models": {"r=2": {}, "r=16": {}}, "random": [[0.1] * 16] * 2,
+                "subspace": {"layers.0.self_attn.q_proj": {"A": phi, "delta_w": phi}}}
+    return results([record("full", method="full", kind="delta_w", details={"spectra": spectra}),
+                    record("lora", kind="subspace", details=subspace)])
+
+
+def glyphs_ok(fig: Figure, layout: bool = True) -> Figure:
+    """Draw the figure; fail on any "Glyph missing" warning. ``layout=False`` skips the layout
+    passes (every text is still rendered, so a missing glyph still warns) to save time."""
+    if not layout:
+        fig.set_layout_engine("none")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fig.canvas.draw()
+    missing = [str(w.message) for w in caught if "Glyph" in str(w.message)]
+    assert not missing, missing
+    return fig
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
+    pl.set_language("zh")
+
+
+def texts(fig):
+    return " ".join(t.get_text() for t in fig.findobj(matplotlib.text.Text))
+
+
+# ----------------------------------------------------------------------------- ch1
+
+def test_model_growth_draws_the_budgets_counts_and_marks_paper_numbers():
+    fig = glyphs_ok(ch1.model_growth(("gpt2", "llama-7b"), {"GPT-3": (175e9, 2020, "Brown et al. 2020")}))
+    ax = fig.axes[0]
+    widths = sorted(b.get_width() for b in ax.patches)
+    assert widths == sorted([budget.count("tiny"), budget.count("gpt2"), budget.count("llama-7b"), 175e9])
+    hatched = [b for b in ax.patches if b.get_hatch()]
+    assert [b.get_width() for b in hatched] == [175e9]
+    assert "论文数字" in texts(fig) and "Brown et al. 2020" in texts(fig) and "GPT-4" not in texts(ch1.model_growth())
+    assert ax.get_xscale() == "log"
+
+
+def test_memory_breakdown_stacks_the_four_parts_of_each_report():
+    reports = [budget.training_memory("llama-7b", c, p, seq_len=256)
+               for c, p in ((None, "mixed"), (pl.LoRAConfig(r=8), "bf16"), (pl.QLoRAConfig(r=8), "nf4"))]
+    fig = glyphs_ok(ch1.memory_breakdown(reports))
+    ax = fig.axes[0]
+    tops = [max(b.get_y() + b.get_height() for b in ax.patches if abs(b.get_x() + b.get_width() / 2 - i) < 0.1)
+            for i in range(3)]
+    assert np.allclose(np.array(tops) * 2**30, [r.total for r in reports])   # GiB
+    assert len(ax.patches) == 4 * 3 and "计算" in texts(fig)
+
+
+def test_measured_memory_takes_run_results_and_refuses_unmeasured_runs():
+    runs = [pl.RunResult("lora", {}, "sentiment", 0, 1, 1e-3, {}, 10, 100, 0.1, 1.0,
+                         memory=MemoryBreakdown(2**20, 2**19, 2**20, 3 * 2**20))]
+    fig = glyphs_ok(ch1.measured_memory(runs))
+    heights = [b.get_height() for b in fig.axes[0].patches]
+    assert heights == [1, 0.5, 1, 3] and "实测" in texts(fig)   # MiB
+    with pytest.raises(ValueError, match="measure=False"):
+        ch1.measured_memory([record("lora")])
+
+
+def test_storage_vs_tasks_draws_budget_storage():
+    configs = {"full": pl.FullFineTuningConfig(), "lora": pl.LoRAConfig(r=8, target_modules=("c_attn",))}
+    fig = glyphs_ok(ch1.storage_vs_tasks("gpt2", configs, max_tasks=4))
+    ax1, ax2 = fig.axes
+    full_line = ax1.get_lines()[0].get_ydata()
+    unit = budget.storage("gpt2", configs["full"], n_tasks=4).serving / full_line[-1]
+    assert np.allclose(ax1.get_lines()[1].get_ydata() * unit,
+                       [budget.storage("gpt2", configs["lora"], n_tasks=n).serving for n in range(1, 5)])
+    assert [b.get_height() for b in ax2.patches] == [budget.storage("gpt2", c).adapter for c in configs.values()]
+
+
+# ----------------------------------------------------------------------------- ch2
+
+def test_lora_diagram_is_to_scale_in_paper_notation():
+    fig = glyphs_ok(ch2.lora_diagram(d=96, k=32, r=4))
+    w0, b, a = fig.axes[0].images
+    for image, (w, h) in ((w0, (32, 96)), (b, (4, 96)), (a, (32, 4))):
+        x0, x1, y0, y1 = image.get_extent()
+        assert (x1 - x0, y1 - y0) == (w, h)
+    assert np.all(b.get_array() == 0)                              # B starts at zero
+    assert f"{96 * 32:,}" in texts(fig) and f"{4 * (96 + 32):,}" in texts(fig)
+    with pytest.raises(ValueError, match="min\\(d, k\\)"):
+        ch2.lora_diagram(d=96, k=32, r=33)
+
+
+def test_rank_params_bars_are_r_times_d_plus_k():
+    fig = glyphs_ok(ch2.rank_params(d=64, k=32, ranks=(1, 4, 16)))
+    assert [b.get_height() for b in fig.axes[0].patches] == [r * 96 for r in (1, 4, 16)]
+    assert fig.axes[0].get_lines()[0].get_ydata()[0] == 64 * 32
+
+
+def test_spectrum_and_energy_draw_the_measured_spectra(delta_w_results):
+    fig = glyphs_ok(ch2.spectrum(delta_w_results))
+    energy_axis = fig.axes[1]
+    median_delta, median_random = [l for l in energy_axis.get_lines() if l.get_linewidth() > 2]
+    s = np.array(delta_w_results["runs"][0]["details"]["spectra"]["layers.0.self_attn.q_proj"]["singular_values"])
+    assert np.allclose(median_delta.get_ydata(), np.cumsum(s ** 2) / np.sum(s ** 2))
+    assert median_delta.get_ydata()[7] > median_random.get_ydata()[7]
+    fig = glyphs_ok(ch2.energy_top_k(delta_w_results, k=8))
+    delta, random = fig.axes[0].collections[:2]
+    rep = delta_w_results["runs"][0]["details"]["spectra"]["layers.0.self_attn.q_proj"]
+    assert delta.get_offsets()[0][1] == rep["energy"]["8"] and random.get_offsets()[0][1] == rep["random_energy"]["8"]
+    with pytest.raises(ValueError, match="delta_w"):
+        ch2.spectrum(results([record("lora")]))
+
+
+def test_subspace_similarity_draws_the_measured_phi_beside_random(delta_w_results):
+    fig = glyphs_ok(ch2.subspace_similarity(delta_w_results))
+    learned, random = (next(c for c in ax.collections if isinstance(c, QuadMesh)) for ax in fig.axes[:2])
+    phi = delta_w_results["runs"][1]["details"]["subspace"]["layers.0.self_attn.q_proj"]["A"]
+    assert np.allclose(np.asarray(learned.get_array()).reshape(2, 16), phi)
+    assert np.allclose(np.asarray(random.get_array()), 0.1)
+    assert "layers.0.self_attn.q_proj" in texts(fig) and "r = 16" in texts(fig)
+
+
+def test_rank_sweep_draws_one_line_per_scaling_rule_with_seed_means(rank_results):
+    fig = glyphs_ok(ch2.rank_sweep(rank_results))
+    acc = fig.axes[0]
+    assert len(acc.containers) == 3                                        # three rules
+    line = acc.containers[0].lines[0]
+    assert list(line.get_xdata()) == [2, 8, 32]
+    assert np.allclose(line.get_ydata(), [0.6 + 0.01 * r + 0.0005 for r in (2, 8, 32)])   # mean of seeds 0, 1
+    assert "2 个随机种子" in texts(fig)
+
+
+def test_flops_count_what_lora_adds_and_saves():
+    d, k, r = 64, 32, 4
+    full, lora = linear_flops(d, k), linear_flops(d, k, r)
+    assert full.step == 6 * d * k                                           # forward + input grad + weight grad
+    assert lora.forward - full.forward == 2 * r * (d + k) + 2 * d           # more, not less, until merged
+    assert lora.backward_weight == 2 * r * (d + k)                          # no gradient for W0
+    report = model_flops("llama-7b", pl.LoRAConfig(r=8))
+    assert report.inference_merged == report.inference_base < report.inference_unmerged
+    assert 2 / 3 < report.step_ratio < 0.7                                 # saves about a third, not N-fold
+    fig = glyphs_ok(ch2_costs.flops_bars(report))
+    infer = fig.axes[1]
+    scale = report.inference_base / infer.patches[0].get_height()
+    assert np.allclose([b.get_height() * scale for b in infer.patches],
+                       [report.inference_base, report.inference_unmerged, report.inference_merged])
+
+
+def test_latency_bars_from_a_benchmark_report_and_from_results(methods_results):
+    rows = {v: {"median_ms": 2.0 + i, "iqr_ms": [1.5 + i, 2.5 + i], "ratio": 1 + i / 2, "ratio_iqr": [1, 1]}
+            for i, v in enumerate(("base", "lora_unmerged", "lora_merged"))}
+    fig = glyphs_ok(ch2_costs.latency_bars({"inference": {"reference": "base", "rows": rows},
+                                            "meta": {"settings": {"batch": 8, "tokens_per_example": 32, "rounds": 5}}}))
+    assert [b.get_height() for b in fig.axes[0].patches] == [2.0, 3.0, 4.0]
+    fig = glyphs_ok(ch2_costs.latency_bars(methods_results))
+    bars = [p for p in fig.axes[0].patches if p.get_width() > 0]
+    assert len(bars) == len(METHODS) + 1                                   # only LoRA has a merged bar
+    assert sorted(round(b.get_width(), 6) for b in bars)[0] == 5.0         # LoRA merged: mean of 4, 5, 6
+    with pytest.raises(ValueError, match="latency"):
+        ch2_costs.latency_bars(results([record("lora")], quick=True))
+
+
+def test_adalora_heat_map_cells_are_the_kept_ranks(methods_results):
+    fig = glyphs_ok(ch2_variants.adalora_ranks(methods_results, init_r=6))
+    mesh = next(c for c in fig.axes[0].collections if isinstance(c, QuadMesh))
+    assert np.array_equal(np.asarray(mesh.get_array()).reshape(3, 2), [[0, 1], [2, 3], [4, 5]])
+    assert "15 / 36" in texts(fig)
+
+
+def test_dylora_curve_and_nf4_levels():
+    fig = glyphs_ok(ch2_variants.dylora_curve({1: 0.7, 4: 0.8}, {1: 0.5, 4: 0.8}))
+    assert [list(l.get_ydata()) for l in fig.axes[0].get_lines()] == [[0.7, 0.8], [0.5, 0.8]]
+    fig = glyphs_ok(ch2_variants.nf4_levels_plot())
+    stems = fig.axes[0].collections[0]
+    assert np.allclose(sorted(seg[0][0] for seg in stems.get_segments()), nf4_levels().numpy(), atol=1e-6)
+    nf4_bars, even_bars = fig.axes[1].containers
+    for bars in (nf4_bars, even_bars):
+        assert math.isclose(sum(b.get_height() for b in bars), 100)
+    assert max(b.get_height() for b in nf4_bars) < max(b.get_height() for b in even_bars)   # NF4 is flatter
+
+
+# ----------------------------------------------------------------------------- ch3, ch4
+
+def test_adapter_diagram_places_the_adapters_and_counts_with_the_budget():
+    fig = glyphs_ok(ch3.adapter_diagram(arch="tiny", bottleneck=16))
+    for ax, placement, n in zip(fig.axes, ch3.PLACEMENTS, (2, 1, 1)):
+        adapter_color = color(f"adapter_{placement}")
+        boxes = [p for p in ax.patches if matplotlib.colors.same_color(p.get_facecolor(), adapter_color)]
+        assert len(boxes) == n
+        count = budget.count("tiny", pl.AdapterConfig(bottleneck=16, placement=placement))
+        assert budget.human_count(count) in ax.get_title()
+
+
+def test_bottleneck_sweep_and_placement_comparison_draw_the_means(methods_results):
+    runs = [record("adapter_houlsby", method="adapter", config={"bottleneck": m}, seed=s,
+                   test_accuracy=0.7 + m / 1000, trainable_params=m * 100) for m in (8, 32) for s in (0, 1)]
+    fig = glyphs_ok(ch3.bottleneck_sweep(results(runs), d_model=128))
+    assert list(fig.axes[0].containers[0].lines[0].get_ydata()) == [0.708, 0.732]
+    assert list(fig.axes[1].containers[0].lines[0].get_ydata()) == [800, 3200]
+    fig = glyphs_ok(ch3.placement_comparison(methods_results))
+    acc = [b.get_height() for b in fig.axes[0].patches]
+    assert np.allclose(acc, [0.70 + 0.02 * i + 0.01 for i in (2, 3, 4)])    # mean over seeds 0, 1, 2
+    assert fig.axes[2].get_ylabel() == pl.i18n.t("latency_ms")
+
+
+def test_where_vectors_go_draws_four_designs_with_budget_counts():
+    fig = glyphs_ok(ch4.where_vectors_go(arch="tiny", num_virtual_tokens=8))
+    assert len(fig.axes) == 4
+    for ax, design, config in zip(fig.axes, ch4.DESIGNS, ch4.design_configs(8).values()):
+        assert pl.i18n.t(design) in ax.get_title()
+        assert budget.human_count(budget.count("tiny", config, folded=True)) in ax.get_title()
+    kv = lambda ax: sum(t.get_text() == "K, V" for t in ax.texts)   # noqa: E731
+    assert [kv(ax) for ax in fig.axes] == [0, 0, 3, 3]               # per-layer K/V only in prefix designs
+
+
+def test_prompt_counts_and_the_length_sweep():
+    fig = glyphs_ok(ch4.param_counts((1, 4, 16), arch="tiny"))
+    kept_prompt, kept_prefix = fig.axes[0].get_lines()[:2]
+    assert list(kept_prompt.get_ydata()) == [L * 128 for L in (1, 4, 16)]          # L·d
+    assert list(kept_prefix.get_ydata()) == [L * 2 * 4 * 128 for L in (1, 4, 16)]  # L·2·n·d
+    per_token = {"prefix_tuning": 2 * 4 * 128, "prompt_tuning": 128}
+    runs = [record(label, method=label, config={"num_virtual_tokens": L}, test_accuracy=0.6 + L / 100,
+                   trainable_params=L * per_token[label]) for label in per_token for L in (4, 16)]
+    fig = glyphs_ok(ch4.prefix_length_sweep(results(runs)))
+    assert len(fig.axes[0].containers) == 2
+    assert fig.axes[1].get_yscale() == "log"     # prefix tuning trains orders of magnitude more than prompts
+
+
+# ----------------------------------------------------------------------------- ch5, ch6
+
+def test_heatmap_colours_are_the_shared_normalisation_and_text_the_measured_values(methods_results):
+    fig = glyphs_ok(ch5.heatmap(methods_results, labels=METHODS))
+    mesh = next(c for c in fig.axes[0].collections if isinstance(c, QuadMesh))
+    norm = normalise(metric_table(methods_results, METHODS, ch5.DEFAULT_CRITERIA))
+    expected = [[norm[l][c] for c in ch5.DEFAULT_CRITERIA] for l in METHODS]
+    assert np.allclose(np.asarray(mesh.get_array()).reshape(len(METHODS), -1), expected)
+    assert "71.0%" in texts(fig) and "1 M" in texts(fig)                   # full FT's mean accuracy and params
+    quick = results([record("lora"), record("full", trainable_params=10 ** 6)], quick=True)
+    fig = ch5.heatmap(quick)
+    assert pl.i18n.t("crit_memory") not in texts(fig)                       # nobody measured memory: no column
+
+
+def test_radar_uses_polar_axes_and_one_closed_polygon_per_method(methods_results):
+    fig = glyphs_ok(ch5.radar(methods_results, ["full", "lora", "prefix_tuning"]))
+    (ax,) = fig.axes
+    assert ax.name == "polar"
+    lines = ax.get_lines()
+    assert len(lines) == 3 and all(l.get_ydata()[0] == l.get_ydata()[-1] for l in lines)
+    assert lines[1].get_ydata()[0] == pytest.approx((0.73 - 0.71) / (0.81 - 0.71))   # LoRA's accuracy, min-max
+
+
+def test_accuracy_vs_params_places_each_method_at_its_means(methods_results):
+    fig = glyphs_ok(ch5.accuracy_vs_params(methods_results, labels=METHODS))
+    ax = fig.axes[0]
+    assert ax.get_xscale() == "log" and len(ax.containers) == len(METHODS)
+    x, y = ax.containers[1].lines[0].get_data()
+    assert (x[0], round(y[0], 6)) == (10 ** 5, 0.73)                        # LoRA
+
+
+def test_training_curves_mark_divergence_and_take_every_run_shape():
+    history = [{"step": i, "loss": 1.0 - 0.1 * i} for i in range(5)]
+    fig = glyphs_ok(ch6.training_curves([history, [[0, 1.0], [5, 3.0], [10, float("nan")]], [0.9, 0.8]],
+                                        ["fail_healthy", "fail_lr_high", "lora"]))
+    lines = [l for l in fig.axes[0].get_lines() if l.get_linestyle() == "-"]
+    assert list(lines[0].get_ydata()) == [h["loss"] for h in history]
+    assert list(lines[1].get_xdata()) == [0, 5]                                 # the NaN is not drawn
+    assert "发散" in texts(fig) and pl.i18n.t("fail_lr_high") in texts(fig)
+    assert lines[2].get_color() == color("lora")
+    with pytest.raises(ValueError, match="labels"):
+        ch6.training_curves([history], ["a", "b"])
+
+
+def test_train_size_sweep_and_lr_search(methods_results):
+    runs = [record(label, train_size=n, seed=s, test_accuracy=0.5 + n / 10_000)
+            for label in ("full", "lora") for n in (100, 1000) for s in (0, 1)]
+    fig = glyphs_ok(ch6.train_size_sweep(results(runs)))
+    assert fig.axes[0].get_xscale() == "log" and len(fig.axes[0].containers) == 2
+    fig = glyphs_ok(ch6.lr_search(methods_results))
+    line = fig.axes[0].get_lines()[0]
+    assert list(line.get_xdata()) == [1e-2, 1e-1] and math.isnan(line.get_ydata()[1])   # diverged: a gap
+
+
+def test_every_figure_speaks_english_without_missing_glyphs(methods_results, rank_results, delta_w_results):
+    pl.set_language("en")
+    sweep = results([record("adapter_houlsby", config={"bottleneck": 8, "num_virtual_tokens": 8}, train_size=100)])
+    run = pl.RunResult("lora", {}, "sentiment", 0, 2, 1e-3, {}, 10, 100, 0.1, 1.0, memory=MemoryBreakdown(1, 1, 1, 1),
+                       history=[{"step": 0, "loss": 1.0}, {"step": 1, "loss": 0.5}])
+    builders = [
+        ch1.model_growth, lambda: ch1.memory_breakdown([budget.training_memory("gpt2", seq_len=64)]),
+        lambda: ch1.measured_memory([run]), lambda: ch1.storage_vs_tasks("tiny", {"full": pl.FullFineTuningConfig()}),
+        ch2.lora_diagram, ch2.rank_params, lambda: ch2.spectrum(delta_w_results),
+        lambda: ch2.energy_top_k(delta_w_results), lambda: ch2.subspace_similarity(delta_w_results),
+        lambda: ch2.rank_sweep(rank_results),
+        lambda: ch2_costs.flops_bars(model_flops("tiny", pl.LoRAConfig(r=8))),
+        lambda: ch2_costs.latency_bars(methods_results), lambda: ch2_variants.adalora_ranks(methods_results),
+        lambda: ch2_variants.dylora_curve({1: 0.5, 2: 0.6}), ch2_variants.nf4_levels_plot,
+        ch3.adapter_diagram, lambda: ch3.bottleneck_sweep(sweep, 128),
+        lambda: ch3.placement_comparison(methods_results), ch4.where_vectors_go,
+        lambda: ch4.prefix_length_sweep(sweep), ch4.param_counts,
+        lambda: ch5.heatmap(methods_results), lambda: ch5.radar(methods_results),
+        lambda: ch5.accuracy_vs_params(methods_results), lambda: ch6.training_curves([run], ["fail_rank_small"]),
+        lambda: ch6.train_size_sweep(sweep), lambda: ch6.lr_search(methods_results)]
+    for build in builders:
+        fig = glyphs_ok(build(), layout=False)   # the layout itself is exercised by the Chinese tests
+        assert not any("\u4e00" <= ch <= "\u9fff" for ch in texts(fig)), texts(fig)   # no Chinese left
+        plt.close(fig)
+
+
+def test_both_languages_fill_the_same_fields_and_notes_wrap_to_the_figure():
+    field = re.compile(r"{(\w+)}")
+    for key, entry in pl.i18n.TEXT.items():
+        assert set(field.findall(entry["zh"])) == set(field.findall(entry["en"])), key
+    text = "计算：" + "很长的说明，" * 40 + " and some English words " * 10
+    lines = wrap(text, 60).split("\n")
+    assert "".join(lines).replace(" ", "") == text.replace(" ", "")      # nothing lost
+    assert all(sum(2 if ord(c) > 0x2E80 else 1 for c in line) <= 60 for line in lines)
