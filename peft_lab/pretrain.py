@@ -150,9 +150,10 @@ def _pretrain(steps: int, out: Path, overwrite: bool, progress: bool, recipe: di
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step()
-        if step % 50 == 0 or step == steps - 1:
+        evaluate = (step + 1) % recipe["eval_every"] == 0 or step == steps - 1
+        if step % 50 == 0 or evaluate:
             curve.append({"step": step, **{k: round(v.item(), 4) for k, v in losses.items()}})
-        if (step + 1) % recipe["eval_every"] == 0 or step == steps - 1:
+        if evaluate:
             held = held_out_loss(model, held_out, T, len(vocab), recipe["mask_prob"])
             curve[-1]["held_out"] = {k: round(v, 4) for k, v in held.items()}
             bar.set_postfix(clm=f"{curve[-1]['clm']:.3f}", mlm=f"{curve[-1]['mlm']:.3f}")
@@ -180,7 +181,38 @@ def _pretrain(steps: int, out: Path, overwrite: bool, progress: bool, recipe: di
             "attention": {"lm": True, "cls": False, "token": False},  # each head's pretrained mode
             "vocab": vocab.to_dict(), "card": card}
     meta_file.write_text(json.dumps(meta, ensure_ascii=False, indent=1), encoding="utf-8")
+    (out / f"{CHECKPOINT}.card.md").write_text(card_markdown(card), encoding="utf-8")
     return card
+
+
+def card_markdown(card: dict) -> str:
+    """The model card for people: the same facts as the JSON card, as a short page."""
+    r = card["recipe"]
+    curve = [p for p in card["loss_curve"] if "held_out" in p]
+    def cell(p, key):
+        return f"{p[key]:.3f}" if key in p else "–"
+    rows = "\n".join(f"| {p['step'] + 1} | {cell(p, 'clm')} | {cell(p, 'mlm')} | {p['held_out']['clm']:.3f} | "
+                     f"{p['held_out']['mlm']:.3f} |" for p in curve)
+    return f"""# {CHECKPOINT}: the TinyTransformer shipped with peft_lab
+
+Written by `python -m peft_lab.pretrain` (this file and `{CHECKPOINT}.json` are its output).
+
+- **Parameters**: {card['parameters']:,} (with the causal-LM head)
+- **Data**: {card['data']['pretraining_texts']:,} texts, {card['data']['pretraining_characters']:,} characters
+  -- {card['data']['sources']}. No validation or test text of either corpus is included.
+- **Objective**: {card['objective']}
+- **Recipe**: {r['steps']} steps, batch {r['batch_size']} x {r['seq_len']} characters, AdamW lr {r['lr']}
+  (warmup {r['warmup']}, cosine decay), weight decay {r['weight_decay']}, seed {r['seed']}, {r['threads']} thread(s)
+- **Wall time**: {card['wall_seconds'] / 60:.1f} min on {card['machine']['processor']}
+  (torch {card['machine']['torch']}, Python {card['machine']['python']})
+- **Held-out loss** (validation texts, never trained on): causal {card['held_out_loss']['clm']:.3f},
+  masked {card['held_out_loss']['mlm']:.3f} (nats per character)
+- **sha256 of the tensors**: `{card['sha256']}`
+
+| step | train causal | train masked | held-out causal | held-out masked |
+|---:|---:|---:|---:|---:|
+{rows}
+"""
 
 
 def main(argv=None) -> int:
