@@ -15,6 +15,7 @@ TEXT: dict[str, dict[str, str]] = {
     "head_only": {"zh": "仅训练分类头", "en": "Head only"},
     "bitfit": {"zh": "BitFit", "en": "BitFit"},
     "lora": {"zh": "LoRA", "en": "LoRA"},
+    "lora_qv": {"zh": "LoRA（仅 q、v）", "en": "LoRA (q, v only)"},
     "rslora": {"zh": "rsLoRA", "en": "rsLoRA"},
     "dora": {"zh": "DoRA", "en": "DoRA"},
     "loraplus": {"zh": "LoRA+", "en": "LoRA+"},

@@ -21,7 +21,7 @@ _registered: dict[str, str | None] = {}
 # One colour per method, the same in every figure of the suite (colour-blind-safe Tableau/Okabe-Ito mix).
 PALETTE = {
     "full": "#4d4d4d", "head_only": "#a6a6a6", "bitfit": "#8c6d31",
-    "lora": "#0072b2", "rslora": "#56b4e9", "dora": "#005a8c", "loraplus": "#3b8ede",
+    "lora": "#0072b2", "lora_qv": "#7fb8da", "rslora": "#56b4e9", "dora": "#005a8c", "loraplus": "#3b8ede",
     "dylora": "#6baed6", "adalora": "#08519c", "qlora": "#9ecae1",
     "adapter": "#e69f00", "adapter_houlsby": "#e69f00", "adapter_pfeiffer": "#d55e00",
     "adapter_parallel": "#f0b45a",
