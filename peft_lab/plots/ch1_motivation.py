@@ -22,9 +22,10 @@ GPT-4's size was never published; the "1.8 T" the source chapter plots is a rumo
 """
 from __future__ import annotations
 
+import matplotlib.pyplot as plt
 import numpy as np
-from matplotlib.ticker import LogLocator
 from matplotlib.figure import Figure
+from matplotlib.ticker import LogLocator
 
 from .. import budget
 from ..i18n import t
@@ -94,9 +95,12 @@ def _memory_figure(names: list[str], parts: list[dict], title: str) -> Figure:
     """Stacked bars of the four parts of training memory, one bar per entry of ``parts``."""
     totals = [sum(p[k] for k in PARTS) for p in parts]
     size, unit = _unit(max(totals))
-    fig, ax = figure(width=max(6.0, 1.9 * len(names) + 2.5), height=5.0)
+    many = len(names) > 7   # e.g. every method of the comparison: slanted names, smaller totals
+    fig, ax = figure(width=min(14.0, max(6.0, 1.9 * len(names) + 2.5)), height=5.6 if many else 5.0)
     stacked_bars(ax, names, {k: [p[k] / size for p in parts] for k in PARTS}, PART_COLORS,
-                 totals_fmt=lambda v: human_bytes(v * size))
+                 totals_fmt=lambda v: human_bytes(v * size), fontsize=8 if many else 10)
+    if many:
+        plt.setp(ax.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")
     ax.set_ylabel(t("memory_axis", unit=unit))
     ax.set_title(title)
     ax.grid(axis="x", visible=False)

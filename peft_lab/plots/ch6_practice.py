@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 
 from ..experiments.analysis import lr_search_table
 from ..i18n import TEXT, t
-from .common import figure, finite, measured_note, name, note, series_lines
+from .common import figure, finite, measured_note, name, note, series_lines, wrap
 from .style import PALETTE, color, series_color
 
 
@@ -124,7 +124,8 @@ def lr_search(results: dict, groups=None) -> Figure:
     ax.set_xlabel(t("learning_rate"))
     ax.set_ylabel(t(rows[0]["metric"]) if rows[0]["metric"] in TEXT else rows[0]["metric"])
     edge = [name(r["group"].split(" ")[0]) for r in rows if r.get("at_edge")]
-    ax.set_title(t("lr_title") + (("\n" + t("lr_edge", names="、".join(edge))) if edge else ""))
+    flagged = ("\n" + wrap(t("lr_edge", names="、".join(edge)), 90)) if edge else ""
+    ax.set_title(t("lr_title") + flagged, fontsize=12 if edge else None)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False, fontsize=10,
               ncol=1 if len(rows) <= 12 else 2)
     measured_note(fig, results)

@@ -101,7 +101,7 @@ def value_labels(ax: plt.Axes, bars, texts, horizontal: bool = False, fontsize: 
 
 
 def stacked_bars(ax: plt.Axes, names: list[str], parts: dict[str, list[float]], colors: dict[str, str],
-                 totals_fmt=None) -> dict:
+                 totals_fmt=None, fontsize: float = 10) -> dict:
     """One bar per name, stacked by part (keys of ``parts``, bottom first); totals written on top.
 
     Returns {part: BarContainer}. Part names are language-table keys.
@@ -118,7 +118,7 @@ def stacked_bars(ax: plt.Axes, names: list[str], parts: dict[str, list[float]], 
     if totals_fmt is not None:
         for xi, total in zip(x, bottom):
             ax.annotate(totals_fmt(total), (xi, total), xytext=(0, 3), textcoords="offset points",
-                        ha="center", fontsize=10)
+                        ha="center", fontsize=fontsize)
         ax.set_ylim(0, bottom.max() * 1.15 if bottom.max() > 0 else 1)
     ax.legend(loc="upper right", frameon=False)
     return containers
