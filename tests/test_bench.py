@@ -23,7 +23,22 @@ def report():
     return bench.run(make=make, batch=batch, settings=bench.Settings(batch=4, max_len=12, rounds=3, warmup=1))
 
 
-def test_every_method_and_variant_is_measured_against_its_reference(report):
+def committed_report():
+    from peft_lab.experiments.api import results_dir
+    path = results_dir() / "bench.json"
+    if not path.exists():
+        pytest.skip("no committed results/bench.json")
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+@pytest.fixture(params=["fresh", "committed"])
+def any_report(request, report):
+    """The report measured here, and the one committed by ``python -m peft_lab.bench --json``."""
+    return report if request.param == "fresh" else committed_report()
+
+
+def test_every_method_and_variant_is_measured_against_its_reference(any_report):
+    report = any_report
     assert list(report["training_step"]["rows"]) == [m.label for m in method_table()]
     assert report["training_step"]["reference"] == "full"
     assert list(report["inference"]["rows"]) == list(bench.INFERENCE_VARIANTS)
@@ -32,7 +47,8 @@ def test_every_method_and_variant_is_measured_against_its_reference(report):
         assert set(report[section]["rows"]) == {"peft_lab", "hf_peft"} and report[section]["reference"] == "hf_peft"
 
 
-def test_each_row_has_its_median_spread_and_ratio(report):
+def test_each_row_has_its_median_spread_and_ratio(any_report):
+    report = any_report
     for section in ("training_step", "inference", "hf_training_step", "hf_inference"):
         ref = report[section]["reference"]
         assert report[section]["rows"][ref]["ratio"] == 1.0   # the reference against itself, round by round

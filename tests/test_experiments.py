@@ -171,8 +171,9 @@ def test_a_run_record_turns_back_into_its_spec():
     assert Spec.from_record(record) == spec and Spec.from_record(record).key() == spec.key()
 
 
-@pytest.mark.parametrize("path", sorted(api.results_dir().glob("*.json")), ids=lambda p: p.name)
-def test_committed_results_follow_the_schema(path):
+@pytest.mark.parametrize("path", sorted(p for p in api.results_dir().glob("*.json") if p.stem in sweeps.SWEEPS),
+                         ids=lambda p: p.name)
+def test_committed_sweep_results_follow_the_schema(path):
     api.validate(json.loads(path.read_text(encoding="utf-8")))
 
 
