@@ -2,7 +2,7 @@
 
     python -m peft_lab.bench                 # about 3 minutes on a 2-core CPU
     python -m peft_lab.bench --quick         # a few seconds: small batch, few rounds
-    python -m peft_lab.bench --json bench.json
+    python -m peft_lab.bench --json bench.json   # --overwrite to replace it
 
 Every number is a ratio to a reference measured in the same run -- training step time relative
 to full fine-tuning (same batch), inference latency relative to the base model, peft_lab's LoRA
@@ -22,6 +22,7 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -227,11 +228,16 @@ def main(argv: list[str] | None = None) -> int:
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--quick", action="store_true", help="small batch, few rounds (seconds)")
     p.add_argument("--json", type=str, default=None, metavar="PATH", help="also save the report as JSON")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--no-hf", action="store_true", help="skip the comparison with HF PEFT")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: the tiny model gains little from more, and on a busy "
                         "machine a second thread that waits for a core makes every timing erratic)")
     args = p.parse_args(argv)
+    if args.json and Path(args.json).exists() and not args.overwrite:
+        print(f"not overwriting {args.json}: it exists. Pass --overwrite to replace it, or choose another "
+              f"path.", file=sys.stderr)
+        return 2
     torch.set_num_threads(args.threads)
     report = run(quick=args.quick, hf=not args.no_hf)
     report["meta"]["command"] = " ".join(["python -m peft_lab.bench", *(sys.argv[1:] if argv is None else argv)])

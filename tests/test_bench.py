@@ -70,3 +70,10 @@ def test_interleaving_rotates_the_order_and_times_every_call():
     times = bench.interleaved({k: (lambda k=k: calls.append(k)) for k in "abc"}, rounds=3, warmup=1)
     assert calls == list("abc") + list("abc") + list("bca") + list("cab")
     assert all(len(t) == 3 for t in times.values())
+
+
+def test_an_existing_report_is_not_overwritten_without_asking(tmp_path, capsys):
+    path = tmp_path / "bench.json"
+    path.write_text("keep me", encoding="utf-8")
+    assert bench.main(["--quick", "--json", str(path)]) == 2
+    assert path.read_text(encoding="utf-8") == "keep me" and "--overwrite" in capsys.readouterr().err
