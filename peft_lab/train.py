@@ -145,6 +145,23 @@ def measure_latencies(model: nn.Module, sample: Encoded) -> tuple[float, float |
     return latency, merged
 
 
+def longest(lengths: torch.Tensor, batch_size: int) -> torch.Tensor:
+    """Indices of the ``batch_size`` longest examples: the batch that pads to the longest length,
+    so the one whose activations are the largest any training step holds."""
+    return torch.argsort(lengths, descending=True, stable=True)[:batch_size]
+
+
+def peak_activation_bytes(model: nn.Module, task: Task, batch) -> int:
+    """Bytes autograd saves for backward in one training forward pass (and the loss) over ``batch``.
+
+    The pass is only metered, never trained on: the random state is restored afterwards, so
+    ``fit`` gives the same numbers with and without measuring."""
+    ids, mask, labels = batch
+    with torch.random.fork_rng(devices=[]), SavedTensorMeter(model) as meter:
+        task.loss(model(ids, attention_mask=mask), labels)
+    return meter.bytes
+
+
 def length_bucketed_batches(lengths: torch.Tensor, batch_size: int, g: torch.Generator, pool: int = 50):
     """One epoch of index batches: shuffle, sort within pools of ``pool`` batches by length,
     then shuffle the batches. Padding shrinks a lot (reviews are 15-350 characters) and the
@@ -201,6 +218,8 @@ def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float =
     memory, history, step_times = MemoryBreakdown(weights=weight_bytes(model)), [], []
     batch_size = min(batch_size, len(train))
     lengths, epoch = train.attention_mask.sum(1), []
+    if measure:
+        memory.activations = peak_activation_bytes(model, task_, train.batch(longest(lengths, batch_size)))
     t_start = time.perf_counter()
     bar = tqdm(range(steps), desc=f"{getattr(config, 'method', 'model')} · {task}", disable=not progress,
                leave=False)
@@ -211,12 +230,7 @@ def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float =
         t0 = time.perf_counter()
         for g, base_lr in zip(opt.param_groups, base_lrs):
             g["lr"] = base_lr * lr_factor(step, steps, warmup_steps)
-        meter = SavedTensorMeter(model) if measure and step == 0 else None
-        if meter:
-            with meter:
-                loss = task_.loss(model(ids, attention_mask=mask), labels)
-        else:
-            loss = task_.loss(model(ids, attention_mask=mask), labels)
+        loss = task_.loss(model(ids, attention_mask=mask), labels)
         total = loss
         for h in all_hooks:
             extra = h.extra_loss(model, step)
@@ -235,12 +249,12 @@ def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float =
             h.after_backward(model, step)
         if clip:
             nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], clip)
-        if meter:
-            memory.gradients, memory.activations = gradient_bytes(model), meter.bytes
+        if measure and step == 0:  # gradients and optimizer state have the same size at every step
+            memory.gradients = gradient_bytes(model)
         opt.step()
         for h in all_hooks:
             h.after_step(model, step)
-        if meter:
+        if measure and step == 0:
             memory.optimizer_state = optimizer_state_bytes(opt)
         step_times.append(time.perf_counter() - t0)
         record = {"step": step, "loss": loss.item(), "lr": opt.param_groups[0]["lr"]}

@@ -48,6 +48,29 @@ def test_activations_grow_with_the_batch():
     assert large > 2 * small
 
 
+def test_activations_are_measured_on_the_longest_batch_without_changing_the_run():
+    """Reviews run from a few to hundreds of characters, so the first batch is no measure of the
+    peak: fit meters the batch that pads to the longest length, and measuring changes nothing."""
+    from peft_lab.memory import SavedTensorMeter
+    from peft_lab.tasks import get_task
+    kw = {**QUICK, "max_len": 96, "train_size": 200}
+    measured = pl.fit(_lora_model(), "sentiment", seed=1, **kw)
+    plain = pl.fit(_lora_model(), "sentiment", seed=1, measure=False, **kw)
+    assert [h["loss"] for h in measured.history] == [h["loss"] for h in plain.history]
+    assert measured.metrics == plain.metrics
+
+    model, task = _lora_model(), get_task("sentiment")
+    train = task.encode(model.vocab, "train", kw["max_len"], kw["train_size"])
+    lengths = train.attention_mask.sum(1)
+    def metered(index):
+        with SavedTensorMeter(model) as meter:
+            task.loss(model(*train.batch(index)[:2]), train.batch(index)[2])
+        return meter.bytes
+    every_batch = [metered(torch.arange(i, i + 8)) for i in range(0, 200, 8)]
+    assert measured.memory.activations >= max(every_batch)
+    assert measured.memory.activations == metered(torch.argsort(lengths, descending=True)[:8])
+
+
 def test_frozen_base_does_not_change_and_the_loss_falls():
     model = _lora_model()
     frozen = {n: p.detach().clone() for n, p in model.named_parameters() if not p.requires_grad}
