@@ -13,13 +13,14 @@ import time
 from pathlib import Path
 
 from . import analysis, api
-from .sweeps import SWEEPS
+from .sweeps import ALL, SWEEPS
 
 
 def parse_args(argv: list[str]) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m peft_lab.experiments", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("names", nargs="+", metavar="NAME", help=f"'all' or any of: {', '.join(SWEEPS)}")
+    p.add_argument("names", nargs="+", metavar="NAME",
+                   help=f"any of: {', '.join(SWEEPS)}; 'all' = every one but baselines")
     p.add_argument("--quick", action="store_true", help="the reduced live version; print, write nothing")
     p.add_argument("--overwrite", action="store_true", help="replace an existing results/NAME.json")
     p.add_argument("--fresh", action="store_true", help="discard the journal of an interrupted run first")
@@ -35,7 +36,8 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
     unknown = [n for n in args.names if n != "all" and n not in SWEEPS]
     if unknown:
         p.error(f"unknown sweep(s) {unknown}; known sweeps: {', '.join(SWEEPS)} (or 'all')")
-    args.names = list(SWEEPS) if "all" in args.names else list(dict.fromkeys(args.names))
+    names = [n for name in args.names for n in (ALL if name == "all" else (name,))]
+    args.names = list(dict.fromkeys(names))
     return args
 
 

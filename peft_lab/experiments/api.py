@@ -33,7 +33,7 @@ META_FIELDS = ("sweep", "command", "date", "duration_seconds", "versions", "mach
                "checkpoint", "recipe", "lr_source")
 # Measured on the reference machine (2 shared cores, a busy neighbour, 1 torch thread) to estimate
 # a plan's time: full FT 0.31 s and LoRA 0.23 s per step on average (medians 0.20 / 0.15) at
-# batch 32; a whole run of 150 steps took 64 s and 47 s.
+# batch 32 x 128 characters; a whole run of 150 steps took 64 s and 47 s.
 STEP_SECONDS = {"sentiment": 0.26, "segmentation": 0.30}   # mean wall time of one step at batch 32
 EVAL_SECONDS = {"sentiment": 9.0, "segmentation": 14.0}    # whole validation + test split
 MEASURE_SECONDS = 5.0                                      # latency (unmerged and merged) + memory
@@ -71,9 +71,10 @@ def estimate_seconds(spec: Spec) -> float:
     """Rough time of one spec on the reference machine (the progress bar shows the real ETA)."""
     if spec.kind == "tfidf":
         return TFIDF_SECONDS
-    train = spec.steps * STEP_SECONDS[spec.task] * spec.batch / 32
+    length = spec.max_len / 128  # the time of a step and of evaluation grows about linearly with it
+    train = spec.steps * STEP_SECONDS[spec.task] * spec.batch / 32 * length
     share = 1.0 if spec.eval_size is None else min(1.0, spec.eval_size / 1800)  # the splits hold ~1,800
-    evaluation = EVAL_SECONDS[spec.task] * share
+    evaluation = EVAL_SECONDS[spec.task] * share * length
     one = train + evaluation + (MEASURE_SECONDS if spec.measure else 0.0) + 1.0
     return one * (len(spec.extra["ranks"]) if spec.kind == "subspace" else 1)
 
