@@ -66,6 +66,38 @@ def test_an_interrupted_sweep_resumes_without_recomputing_finished_runs(fake_swe
     assert json.loads(out.read_text()) == results and len(results["runs"]) == 6
 
 
+def test_extend_keeps_the_committed_runs_and_computes_only_the_new_grid_point(fake_sweep, tmp_path, monkeypatch):
+    out = tmp_path / "fake.json"
+    before = api.run_sweep("fake", quick=False, progress=False, out=out, execute=fake_execute, directory=tmp_path)
+    with pytest.raises(FileExistsError, match="--extend"):
+        api.run_sweep("fake", quick=False, progress=False, out=out, execute=fake_execute, directory=tmp_path)
+    wider = sweeps.Sweep("fake", lambda ctx: specs_with_search(grid=(1e-5, 1e-4, 1e-3, 1e-2)), ("label",))
+    monkeypatch.setitem(sweeps.SWEEPS, "fake", wider)
+    # the plan cannot know the winner yet: the new point, and two new seeds in case it wins
+    assert api.plan("fake", out=out, directory=tmp_path, extend=True)["to_compute"] == 3
+    calls = Counting()
+    after = api.run_sweep("fake", quick=False, progress=False, out=out, execute=calls, directory=tmp_path,
+                          extend=True)
+    assert calls.calls == [(1e-5, 0)]                                  # only the new point ran
+    assert after["meta"]["carried_over"] == 5 and len(after["runs"]) == 7
+    kept = {(r["lr"], r["seed"], r["stage"]): r["metrics"] for r in before["runs"]}
+    for r in after["runs"]:
+        if r.get("carried"):
+            assert r["metrics"] == kept[(r["lr"], r["seed"], r["stage"])]
+    assert sum(bool(r.get("carried")) and not r.get("reused") for r in after["runs"]) == 5  # 3 rates + 2 seeds
+
+
+def test_extend_refuses_runs_of_another_checkpoint(fake_sweep, tmp_path, monkeypatch):
+    out = tmp_path / "fake.json"
+    api.run_sweep("fake", quick=False, progress=False, out=out, execute=fake_execute, directory=tmp_path)
+    results = json.loads(out.read_text())
+    results["meta"]["checkpoint"] = "0123456789ab"
+    out.write_text(json.dumps(results))
+    with pytest.raises(ValueError, match="another checkpoint|use --overwrite"):
+        api.run_sweep("fake", quick=False, progress=False, out=out, execute=fake_execute, directory=tmp_path,
+                      extend=True)
+
+
 def test_a_line_cut_short_by_the_interruption_is_redone_not_fatal(tmp_path):
     journal = Journal(tmp_path / "x.partial.jsonl")
     specs = specs_with_search()[:2]
@@ -249,3 +281,11 @@ def test_the_committed_repro_run_reproduces():
     assert again["details"]["initial_loss"] == pytest.approx(record["details"]["initial_loss"], rel=1e-4)
     for metric in ("val_accuracy", "test_accuracy"):
         assert a[metric] == pytest.approx(c[metric], abs=0.02), metric
+
+
+def test_all_runs_every_sweep_but_the_baselines_methods_first():
+    from peft_lab.experiments.__main__ import parse_args
+    names = parse_args(["all"]).names
+    assert "baselines" not in names and set(names) == set(sweeps.SWEEPS) - {"baselines"}
+    assert names.index("methods") < min(names.index(n) for n in names if n not in ("repro", "methods"))
+    assert parse_args(["all", "baselines"]).names == [*names, "baselines"]

@@ -3,7 +3,7 @@
 Writes ``results/NAME.json`` per sweep; finished runs are journalled in
 ``results/NAME.partial.jsonl`` as they finish, so re-running the same command after an
 interruption continues where it stopped. An existing ``results/NAME.json`` is never replaced
-without ``--overwrite``. ``--quick`` runs the notebooks' reduced version and prints it only.
+without ``--overwrite``; ``--extend`` keeps its runs and computes only what the sweep added. ``--quick`` runs the notebooks' reduced version and prints it only.
 """
 from __future__ import annotations
 
@@ -23,6 +23,9 @@ def parse_args(argv: list[str]) -> argparse.Namespace:
                    help=f"any of: {', '.join(SWEEPS)}; 'all' = every one but baselines")
     p.add_argument("--quick", action="store_true", help="the reduced live version; print, write nothing")
     p.add_argument("--overwrite", action="store_true", help="replace an existing results/NAME.json")
+    p.add_argument("--extend", action="store_true",
+                   help="keep the runs of an existing results/NAME.json that the sweep still has (same spec "
+                        "and checkpoint) and compute only the missing ones, e.g. after a grid gained a point")
     p.add_argument("--fresh", action="store_true", help="discard the journal of an interrupted run first")
     p.add_argument("--plan", action="store_true", help="print the planned runs and time, run nothing")
     p.add_argument("--jobs", type=int, default=1,
@@ -59,15 +62,15 @@ def main(argv: list[str] | None = None) -> int:
     directory = args.results or api.results_dir()
     outs = {name: None if args.quick else api.results_path(name, directory) for name in args.names}
     existing = [str(out) for out in outs.values() if out is not None and out.exists()]
-    if existing and not args.overwrite and not args.plan:
+    if existing and not (args.overwrite or args.extend) and not args.plan:
         print(f"not overwriting {', '.join(existing)}: these results exist. Pass --overwrite to replace "
-              f"them, or move them away.", file=sys.stderr)
+              f"them, --extend to keep their runs and add what is missing, or move them away.", file=sys.stderr)
         return 2
     if args.fresh and not args.quick:
         for out in outs.values():
             api.journal_path(out).unlink(missing_ok=True)
 
-    plans = [api.plan(name, args.quick, outs[name], directory) for name in args.names]
+    plans = [api.plan(name, args.quick, outs[name], directory, args.extend) for name in args.names]
     for p in plans:
         print(api.format_plan(p))
     total = sum(p["estimated_seconds"] for p in plans)
@@ -81,7 +84,7 @@ def main(argv: list[str] | None = None) -> int:
         t0 = time.perf_counter()
         try:
             results = api.run_sweep(name, quick=args.quick, progress=True, out=outs[name], overwrite=True,
-                                    jobs=args.jobs, command=command, directory=directory)
+                                    jobs=args.jobs, command=command, directory=directory, extend=args.extend)
         except KeyboardInterrupt:
             where = api.journal_path(outs[name]) if outs[name] else None
             print(f"\ninterrupted during {name}: " + (f"finished runs are kept in {where}; run the same "

@@ -6,6 +6,7 @@
 """
 from __future__ import annotations
 
+import dataclasses
 import datetime
 import importlib.metadata
 import json
@@ -79,11 +80,14 @@ def estimate_seconds(spec: Spec) -> float:
     return one * (len(spec.extra["ranks"]) if spec.kind == "subspace" else 1)
 
 
-def plan(name: str, quick: bool = False, out: Path | None = None, directory: Path | None = None) -> dict:
-    """How many runs a sweep has, how many are left to compute (the rest are shared or in the
-    journal beside ``out``), and the estimated time of those."""
+def plan(name: str, quick: bool = False, out: Path | None = None, directory: Path | None = None,
+         extend: bool = False) -> dict:
+    """How many runs a sweep has, how many are left to compute (the rest are shared, in the
+    journal beside ``out`` or, with ``extend``, kept from ``out``), and the estimated time of those."""
     specs, ctx = build(name, quick, directory)
     done = Journal(journal_path(out) if out else None).load()
+    if extend and out is not None and Path(out).exists():
+        done = kept_runs(Path(out)) | done
     todo = pending(specs, done)
     seconds = sum(estimate_seconds(s) for s in todo.values())
     stages = {stage: sum(s.stage == stage for s in specs) for stage in ("lr_search", "final")}
@@ -101,26 +105,54 @@ def format_plan(p: dict) -> str:
 
 def run_sweep(name: str, quick: bool = True, progress: bool = True, out=None, overwrite: bool = False,
               jobs: int = 1, execute=execute_spec, command: str | None = None,
-              directory: Path | None = None) -> dict:
+              directory: Path | None = None, extend: bool = False) -> dict:
     """Run sweep ``name`` and return ``{"meta", "runs"}``.
 
     ``quick=True`` is the notebooks' live version (a few points, one seed, < 30 s). Nothing is
     written unless ``out`` is a path; then finished runs are journalled beside it as they finish
     (``out`` with ``.partial.jsonl``), so a re-run resumes, and ``out`` is written atomically at
-    the end. An existing ``out`` is only replaced with ``overwrite=True``.
+    the end. An existing ``out`` is only replaced with ``overwrite=True`` or ``extend=True``;
+    ``extend`` keeps its runs that the sweep still contains (same spec, same checkpoint) and
+    computes only the new ones, e.g. after a grid gained a point.
     """
-    if out is not None and Path(out).exists() and not overwrite:
-        raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it")
+    if out is not None and Path(out).exists() and not (overwrite or extend):
+        raise FileExistsError(f"{out} already exists; pass overwrite=True (--overwrite) to replace it, "
+                              f"or extend=True (--extend) to keep its runs and add the missing ones")
     t0 = time.perf_counter()
     specs, ctx = build(name, quick, directory)
     journal = Journal(journal_path(out) if out is not None else None)
+    carried = carry_over(Path(out), journal) if extend and out is not None and Path(out).exists() else 0
     runs = run_specs(specs, execute, journal, progress=progress, desc=name, jobs=jobs)
     results = {"meta": meta(name, quick, ctx, time.perf_counter() - t0, runs, jobs, command), "runs": runs}
+    if extend:  # each carried run keeps "carried": true
+        results["meta"]["carried_over"] = carried
     validate(results)
     if out is not None:
         write_json_atomic(Path(out), results)
         journal.delete()
     return results
+
+
+def kept_runs(out: Path) -> dict[str, dict]:
+    """The runs of an existing results file by spec key (what ``--extend`` keeps), refusing a file
+    computed with another checkpoint."""
+    existing = json.loads(out.read_text(encoding="utf-8"))
+    if existing["meta"].get("checkpoint") != checkpoint_id():
+        raise ValueError(f"{out} was computed with checkpoint {existing['meta'].get('checkpoint')}, not "
+                         f"{checkpoint_id()}: its runs cannot be kept; use --overwrite instead of --extend")
+    spec_fields = {f.name for f in dataclasses.fields(Spec)} | {"reused"}
+    return {Spec.from_record(r).key(): {k: v for k, v in r.items() if k not in spec_fields}
+            for r in existing["runs"] if not r.get("reused")}
+
+
+def carry_over(out: Path, journal: Journal) -> int:
+    """Journal the kept runs of ``out`` (marked "carried": true) that the journal lacks; return
+    how many runs the extended file keeps."""
+    kept, done = kept_runs(out), journal.load()
+    for key, result in kept.items():
+        if key not in done:
+            journal.append(key, {**result, "carried": True})
+    return len(kept)
 
 
 # ----------------------------------------------------------------------------- provenance
@@ -132,7 +164,8 @@ def meta(name: str, quick: bool, ctx: sweeps.Context, duration: float, runs: lis
             "command": command or f"run_sweep({name!r}, quick={quick})",
             "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "duration_seconds": round(duration, 1),
-            "compute_seconds": round(sum(r.get("wall_seconds", 0) for r in runs if not r.get("reused")), 1),
+            "compute_seconds": round(sum(r.get("wall_seconds", 0) for r in runs
+                                         if not (r.get("reused") or r.get("carried"))), 1),
             "versions": versions(), "machine": machine(jobs), "git_commit": git_commit(),
             "checkpoint": checkpoint_id(), "checkpoint_card": _card(),
             "recipe": sweeps.recipe(quick), "lr_source": ctx.lr_source, "runs": len(runs)}
