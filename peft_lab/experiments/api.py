@@ -97,7 +97,7 @@ def plan(name: str, quick: bool = False, out: Path | None = None, directory: Pat
 
 def format_plan(p: dict) -> str:
     stages = " + ".join(f"{n} {stage}" for stage, n in p["stages"].items() if n)
-    journal = f", {p['in_journal']} already in the journal" if p["in_journal"] else ""
+    journal = f", {p['in_journal']} already done (journal or kept results)" if p["in_journal"] else ""
     minutes = p["estimated_seconds"] / 60
     return (f"{p['sweep']}: {p['runs']} runs ({stages}), {p['to_compute']} to compute{journal}; "
             f"about {minutes:.1f} min on the reference machine")
