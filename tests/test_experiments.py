@@ -100,13 +100,13 @@ def test_extend_refuses_runs_of_another_checkpoint(fake_sweep, tmp_path, monkeyp
 
 def test_a_line_cut_short_by_the_interruption_is_redone_not_fatal(tmp_path):
     journal = Journal(tmp_path / "x.partial.jsonl")
-    specs = specs_with_search()[:2]
+    specs = specs_with_search()[:3]   # the three rates of the grid
     run_specs(specs[:1], fake_execute, journal, progress=False)
     with journal.path.open("a") as f:
         f.write('{"key": "half a line')
     calls = Counting()
     run_specs(specs, calls, journal, progress=False)
-    assert calls.calls == [(specs[1].lr, 0)]
+    assert calls.calls == [(specs[1].lr, 0), (specs[2].lr, 0)]
 
 
 def test_worker_processes_give_the_same_records_as_one_process(tmp_path):
@@ -129,12 +129,34 @@ def test_the_learning_rate_is_chosen_on_validation_and_seed_0_is_reused():
     assert final[0]["metrics"] == next(r for r in runs if r["stage"] == "lr_search" and r["lr"] == 1e-3)["metrics"]
 
 
-def test_the_lr_search_table_flags_a_choice_at_the_edge_of_the_grid():
+def test_the_lr_search_table_flags_a_choice_at_the_edge_of_the_grid(monkeypatch):
+    from peft_lab.experiments import runner
+    monkeypatch.setattr(runner, "MAX_EXTENSIONS", 0)      # a grid that may not grow
     runs = run_specs(specs_with_search(grid=(1e-3, 1e-2)), fake_execute, progress=False)
     (row,) = analysis.lr_search_table({"runs": runs})
     assert row["chosen"] == 1e-3 and row["at_edge"] and set(row["scores"]) == {1e-3, 1e-2}
     runs = run_specs(specs_with_search(), fake_execute, progress=False)
     assert not analysis.lr_search_table({"runs": runs})[0]["at_edge"]
+
+
+def test_a_grid_whose_best_rate_is_on_its_edge_grows_until_the_best_is_inside(tmp_path):
+    """Validation peaks at 1e-3 (fake_execute); a grid 1e-2 ... 1e-1 gains 3e-3, then 1e-3."""
+    calls = Counting()
+    runs = run_specs(specs_with_search(grid=(1e-2, 3e-2, 1e-1)), calls, progress=False)
+    searched = sorted(r["lr"] for r in runs if r["stage"] == "lr_search")
+    assert searched == [1e-3, 3e-3, 1e-2, 3e-2, 1e-1]
+    assert {r["lr"] for r in runs if r["stage"] == "final"} == {1e-3}
+    assert len(calls.calls) == 5 + 2                       # 5 rates, then seeds 1 and 2 at the best
+    # at most MAX_EXTENSIONS points: a far-off grid stops growing and stays flagged as on its edge
+    runs = run_specs(specs_with_search(grid=(1e-1, 3e-1, 1.0)), fake_execute, progress=False)
+    assert sorted(r["lr"] for r in runs if r["stage"] == "lr_search") == [1e-2, 3e-2, 1e-1, 3e-1, 1.0]
+    assert analysis.lr_search_table({"runs": runs})[0]["at_edge"]
+
+
+def test_a_grid_whose_best_rate_is_inside_does_not_grow():
+    calls = Counting()
+    run_specs(specs_with_search(grid=(1e-4, 1e-3, 1e-2)), calls, progress=False)
+    assert sorted({lr for lr, _ in calls.calls}) == [1e-4, 1e-3, 1e-2]
 
 
 def test_choosing_on_a_test_metric_is_refused():

@@ -21,7 +21,7 @@ import torch
 from .. import hub
 from . import sweeps
 from .execute import execute as execute_spec
-from .runner import Journal, Spec, checkpoint_id, pending, run_specs, write_json_atomic
+from .runner import MAX_EXTENSIONS, Journal, Spec, checkpoint_id, pending, run_specs, write_json_atomic
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_FIELDS = ("method", "label", "variant", "kind", "config", "seed", "init", "task", "steps", "lr",
@@ -99,7 +99,8 @@ def format_plan(p: dict) -> str:
     stages = " + ".join(f"{n} {stage}" for stage, n in p["stages"].items() if n)
     journal = f", {p['in_journal']} already done (journal or kept results)" if p["in_journal"] else ""
     minutes = p["estimated_seconds"] / 60
-    return (f"{p['sweep']}: {p['runs']} runs ({stages}), {p['to_compute']} to compute{journal}; "
+    grow = f" (+ up to {MAX_EXTENSIONS} rates per grid whose best is on its edge)" if p["stages"]["lr_search"] else ""
+    return (f"{p['sweep']}: {p['runs']} runs ({stages}), {p['to_compute']} to compute{journal}{grow}; "
             f"about {minutes:.1f} min on the reference machine")
 
 

@@ -6,7 +6,9 @@ stopped and never recomputes what finished. Two specs with the same key (everyth
 determines the numbers: method, config, seed, lr, recipe, checkpoint) are computed once -- the
 seed-0 "final" run of a method *is* its seed-0 learning-rate-search run at the chosen rate.
 A final spec may leave ``lr=SEARCH``: it is resolved from the finished ``lr_search`` runs of
-the same label, by the validation metric only.
+the same label, by the validation metric only. A grid whose best rate sits on its edge first
+gains the next rate beyond that edge (up to ``MAX_EXTENSIONS`` times), so no rate is chosen
+only because the grid stopped there.
 """
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import dataclasses
 import functools
 import hashlib
 import json
+import math
 import os
 import time
 from collections.abc import Callable
@@ -26,6 +29,7 @@ SEARCH = "search"  # Spec.lr placeholder: the rate the same label's lr_search ru
 KINDS = ("train", "tfidf", "delta_w", "subspace")
 # the validation metric that chooses a learning rate (never a test metric)
 SELECTION_METRIC = {"sentiment": "val_accuracy", "segmentation": "val_f1"}
+MAX_EXTENSIONS = 2  # rates a grid may gain beyond its edges
 
 
 @dataclass(frozen=True)
@@ -191,6 +195,44 @@ def resolve(spec: Spec, specs: list[Spec], done: dict[str, dict], placeholder: b
     return dataclasses.replace(spec, lr=best_on_validation(searched, SELECTION_METRIC[spec.task]))
 
 
+def one_three(x: float) -> float:
+    """The nearest rate of the 1-3 series (..., 1e-3, 3e-3, 1e-2, ...) in log scale."""
+    k = math.floor(math.log10(x))
+    return min((float(f"{c}e{k}") for c in (1, 3, 10)), key=lambda c: abs(math.log10(c / x)))
+
+
+def edge_extensions(specs: list[Spec], done: dict[str, dict], grown: dict[tuple, int]) -> list[Spec]:
+    """One more lr_search spec for every finished grid whose best rate (or, if all diverged, whose
+    lowest) is on an edge: the next rate beyond it, one grid step further, on the 1-3 series
+    (1e-3 -> 3e-4, 3e-2 -> 1e-1). ``grown`` counts what each group gained (and is updated)."""
+    groups: dict[tuple, list[Spec]] = {}
+    for s in specs:
+        if s.stage == "lr_search":
+            groups.setdefault(s.search_group, []).append(s)
+    more = []
+    for name, group in groups.items():
+        if grown.get(name, 0) >= MAX_EXTENSIONS or any(s.key() not in done for s in group):
+            continue
+        by_lr = {s.lr: s for s in group}
+        lrs = sorted(by_lr)
+        if len(lrs) < 2:
+            continue
+        try:
+            best = best_on_validation([(lr, done[by_lr[lr].key()]) for lr in lrs], SELECTION_METRIC[group[0].task])
+        except RuntimeError:  # every rate diverged: look lower
+            best = lrs[0]
+        step = (lrs[-1] / lrs[0]) ** (1 / (len(lrs) - 1))   # the grid's mean ratio
+        if best == lrs[0]:
+            lr = lrs[0] / step
+        elif best == lrs[-1]:
+            lr = lrs[-1] * step
+        else:
+            continue
+        more.append(dataclasses.replace(by_lr[best], lr=one_three(lr)))
+        grown[name] = grown.get(name, 0) + 1
+    return more
+
+
 # ----------------------------------------------------------------------------- the loop
 
 def pending(specs: list[Spec], done: dict[str, dict]) -> dict[str, Spec]:
@@ -212,15 +254,23 @@ def run_specs(specs: list[Spec], execute: Callable[[Spec], dict], journal: Journ
     ``execute(spec) -> result`` must be a module-level function when ``jobs > 1``.
     """
     journal = journal or Journal(None)
-    done = journal.load()
+    done, grown = journal.load(), {}
     bar = tqdm(total=len(pending(specs, done)), desc=desc, unit="run", disable=not progress)
+
+    def compute(todo: list[Spec]) -> None:
+        unique = list({s.key(): s for s in todo if s.key() not in done}.items())
+        for key, result in _compute(unique, execute, jobs, bar):
+            done[key] = result
+            journal.append(key, result)
+
     try:
-        for wave in (False, True):  # explicit rates first, then the rates they choose
-            todo = [resolve(s, specs, done) for s in specs if (s.lr == SEARCH) == wave]
-            unique = list({s.key(): s for s in todo if s.key() not in done}.items())
-            for key, result in _compute(unique, execute, jobs, bar):
-                done[key] = result
-                journal.append(key, result)
+        compute([s for s in specs if s.lr != SEARCH])      # explicit rates first
+        while more := edge_extensions(specs, done, grown):  # grids whose best rate is on an edge grow
+            specs = specs + more
+            bar.total += sum(s.key() not in done for s in more)
+            bar.refresh()
+            compute(more)
+        compute([resolve(s, specs, done) for s in specs if s.lr == SEARCH])   # then the rates they chose
     finally:
         bar.close()
     records, first_label = [], {}

@@ -153,7 +153,8 @@ class Context:
 # ----------------------------------------------------------------------------- the sweeps
 
 def methods_sweep(ctx: Context) -> list[Spec]:
-    """Every method: lr chosen on validation (seed 0), then SEEDS at that rate (seed 0 reused)."""
+    """Every method: lr chosen on validation (seed 0; a grid whose best rate is on its edge grows
+    past it), then SEEDS at that rate (seed 0 reused)."""
     table = method_table()
     if ctx.quick:
         return [spec(m, True, seed=0, lr=m.default_lr) for m in table if m.label in ("full", "lora", "prompt_tuning")]
