@@ -3,7 +3,8 @@
 Writes ``results/NAME.json`` per sweep; finished runs are journalled in
 ``results/NAME.partial.jsonl`` as they finish, so re-running the same command after an
 interruption continues where it stopped. An existing ``results/NAME.json`` is never replaced
-without ``--overwrite``; ``--extend`` keeps its runs and computes only what the sweep added. ``--quick`` runs the notebooks' reduced version and prints it only.
+without ``--overwrite``; ``--extend`` keeps its runs and computes only what the sweep added.
+``--quick`` runs the notebooks' reduced version and prints it only.
 """
 from __future__ import annotations
 
@@ -64,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
     existing = [str(out) for out in outs.values() if out is not None and out.exists()]
     if existing and not (args.overwrite or args.extend) and not args.plan:
         print(f"not overwriting {', '.join(existing)}: these results exist. Pass --overwrite to replace "
-              f"them, --extend to keep their runs and add what is missing, or move them away.", file=sys.stderr)
+              f"them, --extend to keep their runs and add what is missing, or move them away.",
+              file=sys.stderr)
         return 2
     if args.fresh and not args.quick:
         for out in outs.values():

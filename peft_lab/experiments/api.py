@@ -111,7 +111,8 @@ def format_plan(p: dict) -> str:
     stages = " + ".join(f"{n} {stage}" for stage, n in p["stages"].items() if n)
     journal = f", {p['in_journal']} already done (journal or kept results)" if p["in_journal"] else ""
     minutes = p["estimated_seconds"] / 60
-    grow = f" (+ up to {MAX_EXTENSIONS} rates per grid whose best is on its edge)" if p["stages"]["lr_search"] else ""
+    grow = (f" (+ up to {MAX_EXTENSIONS} rates per grid whose best is on its edge)"
+            if p["stages"]["lr_search"] else "")
     return (f"{p['sweep']}: {p['runs']} runs ({stages}), {p['to_compute']} to compute{journal}{grow}; "
             f"about {minutes:.1f} min on the reference machine")
 

@@ -218,7 +218,8 @@ def edge_extensions(specs: list[Spec], done: dict[str, dict], grown: dict[tuple,
         if len(lrs) < 2:
             continue
         try:
-            best = best_on_validation([(lr, done[by_lr[lr].key()]) for lr in lrs], SELECTION_METRIC[group[0].task])
+            scored = [(lr, done[by_lr[lr].key()]) for lr in lrs]
+            best = best_on_validation(scored, SELECTION_METRIC[group[0].task])
         except RuntimeError:  # every rate diverged: look lower
             best = lrs[0]
         step = (lrs[-1] / lrs[0]) ** (1 / (len(lrs) - 1))   # the grid's mean ratio
