@@ -63,8 +63,9 @@ def test_activations_are_measured_on_the_longest_batch_without_changing_the_run(
     train = task.encode(model.vocab, "train", kw["max_len"], kw["train_size"])
     lengths = train.attention_mask.sum(1)
     def metered(index):
+        ids, mask, labels = train.batch(index)
         with SavedTensorMeter(model) as meter:
-            task.loss(model(*train.batch(index)[:2]), train.batch(index)[2])
+            task.loss(model(ids, attention_mask=mask), labels)
         return meter.bytes
     every_batch = [metered(torch.arange(i, i + 8)) for i in range(0, 200, 8)]
     assert measured.memory.activations >= max(every_batch)

@@ -135,11 +135,12 @@ def run_sweep(name: str, quick: bool = True, progress: bool = True, out=None, ov
     t0 = time.perf_counter()
     specs, ctx = build(name, quick, directory)
     journal = Journal(journal_path(out) if out is not None else None)
-    carried = carry_over(Path(out), journal) if extend and out is not None and Path(out).exists() else 0
+    if extend and out is not None and Path(out).exists():
+        carry_over(Path(out), journal)
     runs = run_specs(specs, execute, journal, progress=progress, desc=name, jobs=jobs)
     results = {"meta": meta(name, quick, ctx, time.perf_counter() - t0, runs, jobs, command), "runs": runs}
     if extend:  # each carried run keeps "carried": true
-        results["meta"]["carried_over"] = carried
+        results["meta"]["carried_over"] = sum(bool(r.get("carried")) and not r.get("reused") for r in runs)
     validate(results)
     if out is not None:
         write_json_atomic(Path(out), results)
@@ -159,14 +160,12 @@ def kept_runs(out: Path) -> dict[str, dict]:
             for r in existing["runs"] if not r.get("reused")}
 
 
-def carry_over(out: Path, journal: Journal) -> int:
-    """Journal the kept runs of ``out`` (marked "carried": true) that the journal lacks; return
-    how many runs the extended file keeps."""
-    kept, done = kept_runs(out), journal.load()
-    for key, result in kept.items():
+def carry_over(out: Path, journal: Journal) -> None:
+    """Journal the kept runs of ``out`` (marked "carried": true) that the journal lacks."""
+    done = journal.load()
+    for key, result in kept_runs(out).items():
         if key not in done:
             journal.append(key, {**result, "carried": True})
-    return len(kept)
 
 
 # ----------------------------------------------------------------------------- provenance
