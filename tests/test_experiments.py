@@ -1,5 +1,6 @@
 """The experiment runner: resumable, choose on validation only, never overwrite silently, a
 stable results schema, honest summaries -- and the committed numbers reproduce."""
+import dataclasses
 import json
 import math
 
@@ -94,6 +95,29 @@ def test_extend_refuses_runs_of_another_checkpoint(fake_sweep, tmp_path, monkeyp
     results["meta"]["checkpoint"] = "0123456789ab"
     out.write_text(json.dumps(results))
     with pytest.raises(ValueError, match="another checkpoint|use --overwrite"):
+        api.run_sweep("fake", quick=False, progress=False, out=out, execute=fake_execute, directory=tmp_path,
+                      extend=True)
+
+
+def test_new_weights_keep_only_the_runs_from_random_init(tmp_path, monkeypatch):
+    def both_inits(ctx):
+        search = specs_with_search(seeds=(0,))
+        return search + [dataclasses.replace(s, init="scratch") for s in search]
+    monkeypatch.setitem(sweeps.SWEEPS, "fake", sweeps.Sweep("fake", both_inits, ("label",)))
+    out = tmp_path / "fake.json"
+    api.run_sweep("fake", quick=False, progress=False, out=out, execute=fake_execute, directory=tmp_path)
+    results = json.loads(out.read_text())
+    results["meta"]["checkpoint"] = "0123456789ab"                     # other weights, same shape
+    out.write_text(json.dumps(results))
+    calls = []
+    record = lambda spec: calls.append(spec.init) or fake_execute(spec)
+    after = api.run_sweep("fake", quick=False, progress=False, out=out, execute=record, directory=tmp_path,
+                          extend=True)
+    assert calls == ["pretrained"] * 3                                 # the three rates again, seed 0 reused
+    assert {r["init"] for r in after["runs"] if r.get("carried")} == {"scratch"}
+    results["meta"]["architecture"] = "0123456789ab"                   # another vocabulary or shape
+    out.write_text(json.dumps(results))
+    with pytest.raises(ValueError, match="cannot be kept"):
         api.run_sweep("fake", quick=False, progress=False, out=out, execute=fake_execute, directory=tmp_path,
                       extend=True)
 

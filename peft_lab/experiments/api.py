@@ -23,7 +23,8 @@ from .. import hub
 from ..tasks import get_task
 from . import sweeps
 from .execute import execute as execute_spec
-from .runner import MAX_EXTENSIONS, Journal, Spec, checkpoint_id, pending, run_specs, write_json_atomic
+from .runner import (MAX_EXTENSIONS, Journal, Spec, architecture_id, checkpoint_id, pending, run_specs,
+                     write_json_atomic)
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_FIELDS = ("method", "label", "variant", "kind", "config", "seed", "init", "task", "steps", "lr",
@@ -149,15 +150,23 @@ def run_sweep(name: str, quick: bool = True, progress: bool = True, out=None, ov
 
 
 def kept_runs(out: Path) -> dict[str, dict]:
-    """The runs of an existing results file by spec key (what ``--extend`` keeps), refusing a file
-    computed with another checkpoint."""
+    """The runs of an existing results file by spec key (what ``--extend`` keeps).
+
+    A file computed with other weights keeps only the runs that do not depend on them: from
+    random init (if the architecture and vocabulary are the same) and TF-IDF. A file none of
+    whose runs can be kept is refused."""
     existing = json.loads(out.read_text(encoding="utf-8"))
-    if existing["meta"].get("checkpoint") != checkpoint_id():
+    same_weights = existing["meta"].get("checkpoint") == checkpoint_id()
+    same_shape = existing["meta"].get("architecture") == architecture_id()
+
+    def valid(run):
+        return same_weights or run["init"] == "none" or (same_shape and run["init"] == "scratch")
+    kept = [r for r in existing["runs"] if not r.get("reused") and valid(r)]
+    if not kept:
         raise ValueError(f"{out} was computed with checkpoint {existing['meta'].get('checkpoint')}, not "
                          f"{checkpoint_id()}: its runs cannot be kept; use --overwrite instead of --extend")
     spec_fields = {f.name for f in dataclasses.fields(Spec)} | {"reused"}
-    return {Spec.from_record(r).key(): {k: v for k, v in r.items() if k not in spec_fields}
-            for r in existing["runs"] if not r.get("reused")}
+    return {Spec.from_record(r).key(): {k: v for k, v in r.items() if k not in spec_fields} for r in kept}
 
 
 def carry_over(out: Path, journal: Journal) -> None:
@@ -180,7 +189,7 @@ def meta(name: str, quick: bool, ctx: sweeps.Context, duration: float, runs: lis
             "compute_seconds": round(sum(r.get("wall_seconds", 0) for r in runs
                                          if not (r.get("reused") or r.get("carried"))), 1),
             "versions": versions(), "machine": machine(jobs), "git_commit": git_commit(),
-            "checkpoint": checkpoint_id(), "checkpoint_card": _card(),
+            "checkpoint": checkpoint_id(), "architecture": architecture_id(), "checkpoint_card": _card(),
             "recipe": sweeps.recipe(quick), "lr_source": ctx.lr_source, "runs": len(runs)}
 
 

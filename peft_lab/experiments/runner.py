@@ -71,8 +71,10 @@ class Spec:
         d = dataclasses.asdict(self)
         for name in ("label", "variant", "stage"):
             d.pop(name)
-        if self.kind != "tfidf":  # even "scratch" takes its shape and vocabulary from the checkpoint
+        if self.init == "pretrained":
             d["checkpoint"] = checkpoint_id()
+        elif self.kind != "tfidf":  # random init takes only shape and vocabulary from the checkpoint
+            d["architecture"] = architecture_id()
         return json.dumps(d, sort_keys=True, ensure_ascii=False)
 
     def short(self) -> str:
@@ -105,6 +107,19 @@ def checkpoint_id() -> str:
     if not weights.exists():
         return "none"
     return hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=1)
+def architecture_id() -> str:
+    """First 12 hex digits of the sha256 of what a model from random init takes from the
+    checkpoint's card (shape, vocabulary, each head's attention mode): new weights of the same
+    architecture leave the runs from random init valid."""
+    from ..hub import checkpoint_paths, read_card
+    if not checkpoint_paths()[1].exists():
+        return "none"
+    meta = read_card()
+    shape = json.dumps({k: meta.get(k) for k in ("model", "attention", "vocab")}, sort_keys=True, ensure_ascii=False)
+    return hashlib.sha256(shape.encode("utf-8")).hexdigest()[:12]
 
 
 # ----------------------------------------------------------------------------- journal
