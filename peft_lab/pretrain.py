@@ -7,9 +7,10 @@ Objective (UniLM-style, Dong et al. 2019): one shared transformer and LM head ar
 two views of every batch -- a causal language model (left-to-right mask, predict the next
 character) and a masked language model (bidirectional attention, predict 15 % masked
 characters); the loss is their sum. Half of every batch comes from the reviews, half from the
-news text, so the smaller in-domain corpus is not drowned out. The LM head and generation use the causal mode; classification and tagging
-fine-tune in the bidirectional mode. Each head thus fine-tunes with the attention it was
-pretrained with: causal-only pretraining followed by bidirectional fine-tuning transfers poorly.
+news text, so the smaller in-domain corpus is not drowned out. The LM head and generation use
+the causal mode; classification and tagging fine-tune in the bidirectional mode. Each head thus
+fine-tunes with the attention it was pretrained with: causal-only pretraining followed by
+bidirectional fine-tuning transfers poorly.
 
 Windows are ``seq_len`` = 128 characters while the model takes up to ``max_len`` = 256: position
 embeddings 128..255 are never trained here and stay near their init, so fine-tuning on longer

@@ -110,7 +110,10 @@ def test_new_weights_keep_only_the_runs_from_random_init(tmp_path, monkeypatch):
     results["meta"]["checkpoint"] = "0123456789ab"                     # other weights, same shape
     out.write_text(json.dumps(results))
     calls = []
-    record = lambda spec: calls.append(spec.init) or fake_execute(spec)
+
+    def record(spec):
+        calls.append(spec.init)
+        return fake_execute(spec)
     after = api.run_sweep("fake", quick=False, progress=False, out=out, execute=record, directory=tmp_path,
                           extend=True)
     assert calls == ["pretrained"] * 3                                 # the three rates again, seed 0 reused

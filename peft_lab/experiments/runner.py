@@ -118,7 +118,8 @@ def architecture_id() -> str:
     if not checkpoint_paths()[1].exists():
         return "none"
     meta = read_card()
-    shape = json.dumps({k: meta.get(k) for k in ("model", "attention", "vocab")}, sort_keys=True, ensure_ascii=False)
+    shape = json.dumps({k: meta.get(k) for k in ("model", "attention", "vocab")}, sort_keys=True,
+                       ensure_ascii=False)
     return hashlib.sha256(shape.encode("utf-8")).hexdigest()[:12]
 
 
