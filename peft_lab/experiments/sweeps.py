@@ -277,8 +277,8 @@ SWEEPS = {s.name: s for s in [
     Sweep("segmentation", segmentation_sweep, ("label",)),
 ]}  # `all` runs them in this order: `methods` chooses the rates the later sweeps reuse
 # `all` is issue 6's comparison: every sweep but `baselines`, which answers "does pretraining pay"
-# at its own, longer budget and is run by name: the committed results/baselines.json holds 151 min
-# of compute (about 75 min with --jobs 2).
+# at its own, longer budget and is run by name: the runs in results/baselines.json took 158 min of
+# compute together (the sum of their wall_seconds; about 80 min with --jobs 2).
 ALL = tuple(name for name in SWEEPS if name != "baselines")
 
 
