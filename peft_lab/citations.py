@@ -1,0 +1,76 @@
+"""Every number the suite quotes from a paper, in one place, with where it is printed.
+
+Measured or computed numbers are never typed into a notebook's Markdown; these are the only
+figures that may be (a test scans every Markdown cell, see :func:`figures_in`). A Markdown cell
+that quotes one must also name its source, e.g. "Dettmers et al., 2023".
+
+    from peft_lab.citations import PAPERS, cite
+    cite("qlora_65b")   # '…超过 780 GB…（Dettmers et al., 2023，QLoRA 论文摘要）'
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Citation:
+    """A figure a paper reports. ``figures`` are the exact strings that may appear in Markdown;
+    ``ref`` is how the Markdown must name the source; ``where`` pins the table, figure or section."""
+    ref: str
+    paper: str
+    where: str
+    figures: tuple[str, ...]
+    claim: str   # the sentence, in Chinese, with the figures in it
+
+    def markdown(self) -> str:
+        return f"{self.claim}（{self.ref}，{self.paper}，{self.where}）"
+
+
+PAPERS: dict[str, Citation] = {
+    "qlora_65b": Citation(
+        ref="Dettmers et al., 2023", paper="QLoRA: Efficient Finetuning of Quantized LLMs", where="摘要与第 1 节",
+        figures=("65B", "780 GB", "48 GB"),
+        claim="以 16 位精度对 65B 参数的 LLaMA 做常规微调需要超过 780 GB 的显存；QLoRA 把它降到一块 48 GB 的显卡之内"),
+    "lora_gpt3": Citation(
+        ref="Hu et al., 2021", paper="LoRA: Low-Rank Adaptation of Large Language Models", where="摘要",
+        figures=("175B", "10,000 倍", "3 倍"),
+        claim="在 GPT-3 175B 上，与用 Adam 的全参数微调相比，LoRA 把可训练参数减少约 10,000 倍、显存需求减少约 3 倍"),
+    "lora_gpt3_storage": Citation(
+        ref="Hu et al., 2021", paper="LoRA: Low-Rank Adaptation of Large Language Models", where="第 4.2 节",
+        figures=("175B", "1.2 TB", "350 GB", "35 MB"),
+        claim="GPT-3 175B 训练时的显存从 1.2 TB 降到 350 GB；r = 4 且只适配 q、v 时，检查点从 350 GB 缩到约 35 MB"),
+    "houlsby_glue": Citation(
+        ref="Houlsby et al., 2019", paper="Parameter-Efficient Transfer Learning for NLP", where="摘要",
+        figures=("0.4%", "3.6%"),
+        claim="在 GLUE 上，Adapter 每个任务只增加 3.6% 的参数，成绩与全参数微调相差不到 0.4%"),
+    "prefix_share": Citation(
+        ref="Li & Liang, 2021", paper="Prefix-Tuning: Optimizing Continuous Prompts for Generation", where="摘要",
+        figures=("0.1%",),
+        claim="前缀微调只训练约 0.1% 的参数，在全量数据的表格到文本生成上与全参数微调相当"),
+}
+
+# A figure a reader would take for a measurement: a percentage, a ratio or speed-up, an amount of memory.
+FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?\s*(?:%|％|×|倍|[KMGT]i?B\b|字节)"
+                    r"|\b\d+(?:\.\d+)?\s*x\b(?=\s*(?:faster|slower|fewer|less|more|speed))", re.IGNORECASE)
+_STRIP = re.compile(r"`[^`]*`|\$[^$]*\$|\(https?://[^)]*\)")   # code, maths and link targets are not prose
+
+
+def cite(key: str) -> str:
+    """The cited sentence for ``key`` as Markdown, source included."""
+    try:
+        return PAPERS[key].markdown()
+    except KeyError:
+        raise KeyError(f"no citation {key!r}; known: {sorted(PAPERS)}") from None
+
+
+def figures_in(markdown: str) -> list[str]:
+    """The measurement-like figures in a Markdown text (outside code spans and maths)."""
+    return [m.group(0) for m in FIGURE.finditer(_STRIP.sub(" ", markdown))]
+
+
+def uncited_figures(markdown: str) -> list[str]:
+    """Figures in ``markdown`` that are not a cited paper figure named together with its source."""
+    text = _STRIP.sub(" ", markdown)
+    allowed = {" ".join(f.split()) for c in PAPERS.values() if c.ref in text for f in c.figures}
+    return [f for f in figures_in(markdown) if " ".join(f.split()) not in allowed]

@@ -1,0 +1,129 @@
+"""The notebooks' conventions, checked on the committed files (nbval executes them separately):
+no stored outputs, no measured number typed into Markdown, the shape every notebook shares —
+and the helpers behind them (answer checks, measured sentences, cited paper figures)."""
+import json
+from pathlib import Path
+
+import pytest
+
+from peft_lab import citations
+from peft_lab.notebook import check, check_function, notebook_paths, show_source, source
+
+NOTEBOOKS = notebook_paths()
+SECTIONS = ("学习目标", "本节小结", "思考题", "练习")
+
+
+def cells(path: Path, kind: str | None = None) -> list[dict]:
+    nb = json.loads(path.read_text(encoding="utf-8"))
+    return [c for c in nb["cells"] if kind is None or c["cell_type"] == kind]
+
+
+def text(cell: dict) -> str:
+    return "".join(cell["source"]) if isinstance(cell["source"], list) else cell["source"]
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_committed_without_outputs(path):
+    for i, cell in enumerate(cells(path, "code")):
+        assert not cell.get("outputs"), f"{path.name} cell {i} has stored outputs: clear them before committing"
+        assert cell.get("execution_count") is None, f"{path.name} cell {i} has an execution count"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_measured_number_typed_into_markdown(path):
+    for i, cell in enumerate(cells(path, "markdown")):
+        typed = citations.uncited_figures(text(cell))
+        assert not typed, (f"{path.name} Markdown cell {i} types {typed}: print measured numbers with "
+                           f"peft_lab.notebook.say(f'...'), or cite a paper figure from peft_lab.citations")
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_shape_of_a_notebook(path):
+    markdown = [text(c) for c in cells(path, "markdown")]
+    joined = "\n".join(markdown)
+    positions = [joined.find(s) for s in SECTIONS]
+    assert all(p >= 0 for p in positions), f"{path.name} lacks {[s for s, p in zip(SECTIONS, positions) if p < 0]}"
+    assert positions == sorted(positions), f"{path.name}: sections {SECTIONS} out of order"
+    assert "<details>" in joined.split("练习")[-1], f"{path.name}: exercises need worked answers in <details>"
+    code = [text(c) for c in cells(path, "code")]
+    assert "%matplotlib inline" in code[0] and "import peft_lab as pl" in code[0], \
+        f"{path.name}: the first code cell is the setup cell"
+    assert not any("%matplotlib" in c or "import peft_lab" in c for c in code[1:]), \
+        f"{path.name}: only the setup cell imports and configures"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_check_output_marks_only_deterministic_cells(path):
+    """NBVAL_CHECK_OUTPUT compares outputs exactly: a cell that trains, times or draws must not carry it."""
+    for i, cell in enumerate(cells(path, "code")):
+        src = text(cell)
+        if "NBVAL_CHECK_OUTPUT" in src:
+            for word in ("fit(", "bench", "latency", "plots.", "run_sweep", "tqdm"):
+                assert word not in src, f"{path.name} cell {i} checks output but calls {word}"
+
+
+def test_the_six_chapters_are_named_in_order():
+    expected = ("01_motivation", "02_lora", "03_adapter", "04_prefix_tuning", "05_comparison", "06_practice_guide")
+    names = [p.stem for p in NOTEBOOKS]
+    assert names == [e for e in expected if e in names], names
+    assert names, "no notebook found in notebooks/"
+
+
+# --- the scanner and the citations ------------------------------------------------------------------
+
+def test_scanner_flags_typed_figures_and_passes_cited_ones():
+    assert citations.uncited_figures("LoRA 比全参数微调快 2.5 倍，准确率 85.4%。") == ["2.5 倍", "85.4%"]
+    assert citations.uncited_figures("占用 12 GB 显存") == ["12 GB"]
+    qlora = citations.PAPERS["qlora_65b"]
+    assert citations.uncited_figures(f"常规微调需要超过 780 GB（{qlora.ref}）。") == []
+    # a paper figure without its source is still a typed number
+    assert citations.uncited_figures("常规微调需要超过 780 GB。") == ["780 GB"]
+    # code and maths are not prose
+    assert citations.uncited_figures("`print(f'{x:.1%}')` 与 $r \\ll d$，以及 $50\\%$") == []
+
+
+def test_every_citation_quotes_its_own_figures():
+    for key, c in citations.PAPERS.items():
+        for f in c.figures:
+            assert f in c.claim, f"{key}: figure {f!r} is not in its sentence"
+        assert citations.uncited_figures(citations.cite(key)) == [], key
+
+
+# --- the helpers a notebook calls -------------------------------------------------------------------
+
+def test_check_tells_right_from_wrong(capsys):
+    assert check(2 * 128 * 8, 2048, "LoRA 参数量")
+    assert "✓" in capsys.readouterr().out
+    assert not check(2000, 2048, "LoRA 参数量", hint="r(d+k)")
+    out = capsys.readouterr().out
+    assert "✗" in out and "2,048" in out and "r(d+k)" in out
+    assert not check(..., 2048)
+    assert "..." in capsys.readouterr().out
+    assert check(0.1 + 0.2, 0.3) and not check(0.31, 0.3)
+    assert check([1, 2.0], (1, 2)) and not check([1], (1, 2)) and not check("3", 3.5)
+
+
+def test_check_function_reports_the_first_wrong_case(capsys):
+    def reference(d, k, r):
+        return r * (d + k)
+
+    def learner(d, k, r):
+        return 2 * d * r          # the chapter's formula: right only for square matrices
+
+    assert check_function(reference, reference, [(8, 8, 2), (16, 4, 1)])
+    assert not check_function(learner, reference, [(8, 8, 2), (16, 4, 1)])
+    assert "learner(16, 4, 1)" in capsys.readouterr().out
+    assert not check_function(lambda *a: 1 / 0, reference, [(1, 1, 1)])
+    assert "ZeroDivisionError" in capsys.readouterr().out
+
+
+def test_show_source_is_the_code_that_runs(capsys):
+    from peft_lab.methods import lora
+    shown = show_source(lora.LoRAConfig)
+    assert shown == source(lora.LoRAConfig) and "class LoRAConfig" in shown
+    part = show_source(lora.LoRAConfig, lines=(1, 2))
+    assert part.count("\n") == 2 and part.startswith(shown.splitlines()[0])
+    with pytest.raises(ValueError, match="lines="):
+        show_source(lora.LoRAConfig, lines=(0, 99999))
+    with pytest.raises(TypeError, match="no Python source"):
+        show_source(42)
