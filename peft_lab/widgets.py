@@ -138,12 +138,17 @@ def render_prefix(v: dict) -> str:
     return _table(rows + [(t("w_context_left"), str(v["context_left"]))])
 
 
-def render_memory(report: budget.MemoryReport, storage: budget.StorageReport) -> str:
+def render_memory(report: budget.MemoryReport, storage: budget.StorageReport, cards=None) -> str:
+    """The parts, the total, the adapter file and the serving cost; with ``cards`` (GiB) also
+    which single GPU holds the total."""
     parts = [(t(p), budget.human_bytes(getattr(report, p)))
              for p in ("weights", "gradients", "optimizer_state", "activations")]
-    return _table(parts + [(t("w_total"), budget.human_bytes(report.total)),
-                           (t("w_adapter_file"), budget.human_bytes(storage.adapter)),
-                           (t("w_serving", n=storage.n_tasks), budget.human_bytes(storage.serving))])
+    rows = parts + [(t("w_total"), budget.human_bytes(report.total))]
+    if cards:
+        from .lessons.motivation import fits_label, text
+        rows.append((text("fits_on"), fits_label(report.total, cards)))
+    return _table(rows + [(t("w_adapter_file"), budget.human_bytes(storage.adapter)),
+                          (t("w_serving", n=storage.n_tasks), budget.human_bytes(storage.serving))])
 
 
 # ----------------------------------------------------------------------------- the widgets
@@ -175,6 +180,7 @@ def _explorer(controls: dict, update: Callable[..., str], figure: Callable[..., 
             html.value = update(**values)
         except ValueError as e:   # e.g. r > min(d, k): say why instead of failing
             html.value = f"<span style='color:#b00'>{e}</span>"
+            plot.outputs = ()     # no stale figure under the error: it would show another setting
             return
         if figure is not None:
             show(plot, figure(**values))
@@ -221,21 +227,50 @@ def prefix_explorer(arch="tiny", L: int = 16, encoder_hidden_size: int = 128):
     return _explorer(controls, lambda L: render_prefix(prefix_view(L, arch, encoder_hidden_size)))
 
 
-def memory_calculator(model: str = "llama-7b", method: str = "lora"):
-    """Model, method, precision, batch and sequence length -> training memory by part, adapter
-    size and serving cost (``budget.training_memory`` and ``budget.storage``)."""
+def memory_reports(model: str = "llama-7b", method: str = "lora", precision: str = "bf16", batch_size: int = 1,
+                   seq_len: int = 512, r: int = 8, gradient_checkpointing: bool = False) -> list[budget.MemoryReport]:
+    """The bars the memory calculator draws: full fine-tuning in the same setting (the reference;
+    in bf16 when ``precision`` is a 4-bit base, which cannot be fully fine-tuned), then ``method``."""
+    chosen = memory_view(model, method, precision, batch_size, seq_len, r, gradient_checkpointing)
+    if method == "full":
+        return [chosen]
+    full = memory_view(model, "full", "bf16" if precision == "nf4" else precision, batch_size, seq_len, r,
+                       gradient_checkpointing)
+    return [full, chosen]
+
+
+def memory_figure(model: str = "llama-7b", method: str = "lora", precision: str = "bf16", batch_size: int = 1,
+                  seq_len: int = 512, r: int = 8, gradient_checkpointing: bool = False):
+    """Stacked bars of :func:`memory_reports` (``plots.ch1_motivation.memory_breakdown``)."""
+    from .plots.ch1_motivation import memory_breakdown
+    return memory_breakdown(memory_reports(model, method, precision, batch_size, seq_len, r, gradient_checkpointing))
+
+
+def memory_calculator(model: str = "llama-7b", method: str = "lora", figure: bool = True, cards=None):
+    """Model, method, precision, batch, sequence length, gradient checkpointing and number of tasks
+    -> training memory by part (numbers, and stacked bars beside full fine-tuning's), which GPU
+    cards hold it (``cards`` in GiB, default ``lessons.motivation.CARDS_GIB``), the adapter file and
+    the cost of serving n tasks (``budget.training_memory`` and ``budget.storage``)."""
     import ipywidgets as w
+    from .lessons.motivation import CARDS_GIB, text
+    cards = CARDS_GIB if cards is None else cards
     controls = {"model": w.Dropdown(options=sorted(budget.PRESETS), value=model, description=t("w_model")),
                 "method": w.Dropdown(options=list(MEMORY_METHODS), value=method, description=t("w_method")),
                 "precision": w.Dropdown(options=list(budget.PRECISIONS), value="bf16", description=t("w_precision")),
                 "batch_size": _slider("w_batch", 1, 1, 64), "seq_len": _slider("w_seq_len", 512, 16, 4096, 16),
+                "gradient_checkpointing": w.Checkbox(value=False, description=text("gradient_checkpointing")),
                 "n_tasks": _slider("n_tasks", 1, 1, 100)}
 
-    def update(model, method, precision, batch_size, seq_len, n_tasks) -> str:
-        report = memory_view(model, method, precision, batch_size, seq_len)   # too long: the error says so
+    def update(model, method, precision, batch_size, seq_len, gradient_checkpointing, n_tasks) -> str:
+        report = memory_view(model, method, precision, batch_size, seq_len,   # too long: the error says so
+                             gradient_checkpointing=gradient_checkpointing)
         dtype = "bf16" if precision in ("bf16", "mixed", "nf4") else "fp32"
-        return render_memory(report, storage_view(model, method, dtype, n_tasks))
-    return _explorer(controls, update)
+        return render_memory(report, storage_view(model, method, dtype, n_tasks), cards)
+
+    def draw(model, method, precision, batch_size, seq_len, gradient_checkpointing, n_tasks):
+        return memory_figure(model, method, precision, batch_size, seq_len,
+                             gradient_checkpointing=gradient_checkpointing)
+    return _explorer(controls, update, draw if figure else None)
 
 
 def train_button(make_model: Callable[[], object], task: str = "sentiment", fit: Callable | None = None,

@@ -1,0 +1,227 @@
+"""01_motivation: what full fine-tuning costs against real GPU cards, and what PEFT saves, in numbers.
+
+Every number comes from the calculator (``peft_lab.budget``), a live run on the tiny model, or a
+committed sweep in ``results/``; the notebook prints them, it never types them.
+
+    from peft_lab.lessons import motivation as mo
+    print(mo.format_costs(mo.full_ft_costs(["gpt2", "llama-7b"])))   # by part, and which cards fit
+    mo.bytes_per_parameter("mixed")     # 16.0: where the chapter's "params x 16 bytes" comes from
+    mo.bytes_per_parameter("bf16")      # 12.0: the QLoRA paper's 16-bit full fine-tuning
+    print(mo.format_pretraining(mo.pretraining_rows(load_results("baselines"))))
+"""
+from __future__ import annotations
+
+import copy
+import math
+import tempfile
+from pathlib import Path
+
+from .. import budget
+from ..budget.memory import MemoryParts, MemoryReport
+from ..i18n import get_language, t
+
+# Memory of three common GPU classes (24: RTX 3090/4090; 48: RTX A6000, L40S; 80: A100/H100 80GB), in
+# GiB = 2**30 bytes, the unit nvidia-smi and budget.human_bytes use.
+CARDS_GIB = (24, 48, 80)
+GIB = 2**30
+PARTS = MemoryParts.PARTS
+
+# Text this module adds to the language table (zh, en); peft_lab.i18n holds the shared vocabulary.
+TEXT = {
+    "fits_on": {"zh": "能放进的显卡", "en": "Fits on"},
+    "model": {"zh": "模型", "en": "model"},
+    "params": {"zh": "参数量", "en": "parameters"},
+    "total": {"zh": "合计", "en": "total"},
+    "measured": {"zh": "实测", "en": "measured"},
+    "predicted": {"zh": "计算器", "en": "calculator"},
+    "part": {"zh": "部分", "en": "part"},
+    "gradient_checkpointing": {"zh": "梯度检查点", "en": "Gradient checkpointing"},
+    "reference_full": {"zh": "（左侧为同设置下的全参数微调，作对照）", "en": "(left: full fine-tuning, same setting)"},
+    "method": {"zh": "方法", "en": "method"},
+    "init": {"zh": "初始化", "en": "init"},
+    "labels": {"zh": "训练样本", "en": "training examples"},
+    "pretrained": {"zh": "预训练", "en": "pretrained"},
+    "scratch": {"zh": "随机初始化", "en": "random init"},
+    "gap": {"zh": "差距（点）", "en": "gap (points)"},
+    "noise": {"zh": "噪声尺度（点）", "en": "noise (points)"},
+    "beyond_noise": {"zh": "超出噪声", "en": "beyond noise"},
+    "within_noise": {"zh": "在噪声内", "en": "within noise"},
+    "whole_split": {"zh": "全部 {n:,}", "en": "all {n:,}"},
+}
+
+
+def text(key: str, **fmt) -> str:
+    """This module's text in the current language (``pl.set_language``)."""
+    try:
+        entry = TEXT[key]
+    except KeyError:
+        raise KeyError(f"no text for {key!r} in peft_lab.lessons.motivation.TEXT") from None
+    return entry[get_language()].format(**fmt)
+
+
+# ----------------------------------------------------------------------------- calculator: costs vs cards
+
+def _cards(cards) -> tuple[int, ...]:
+    cards = tuple(cards)
+    if not cards or any(isinstance(c, bool) or not isinstance(c, (int, float)) or c <= 0 for c in cards):
+        raise ValueError(f"cards={cards!r} must be GPU memory sizes in GiB, positive numbers")
+    return cards
+
+
+def fits(total_bytes: float, cards=CARDS_GIB) -> tuple[int, ...]:
+    """The cards (GiB) whose memory holds ``total_bytes`` (one card, nothing else resident)."""
+    return tuple(c for c in _cards(cards) if total_bytes <= c * GIB)
+
+
+def fits_label(total_bytes: float, cards=CARDS_GIB) -> str:
+    """'24 GiB ✗ · 48 GiB ✓ · 80 GiB ✓': which single cards hold ``total_bytes``."""
+    ok = fits(total_bytes, cards)
+    return " · ".join(f"{c:g} GiB {'✓' if c in ok else '✗'}" for c in _cards(cards))
+
+
+def full_ft_costs(models, precision: str = "bf16", batch_size: int = 1, seq_len: int = 512,
+                  config=None, **kwargs) -> list[MemoryReport]:
+    """``budget.training_memory`` of ``config`` (default: full fine-tuning, AdamW) on each preset."""
+    return [budget.training_memory(m, config, precision=precision, batch_size=batch_size, seq_len=seq_len, **kwargs)
+            for m in models]
+
+
+def format_costs(reports, cards=CARDS_GIB) -> str:
+    """A text table: each report's parts, total, and the cards it fits on."""
+    header = [text("model"), text("params")] + [t(p) for p in PARTS] + [text("total"), text("fits_on")]
+    rows = [[r.arch, f"{budget.count(r.arch):,}"] + [budget.human_bytes(getattr(r, p)) for p in PARTS]
+            + [budget.human_bytes(r.total), fits_label(r.total, cards)] for r in reports]
+    return _table(header, rows)
+
+
+def _table(header: list[str], rows: list[list[str]]) -> str:
+    def width(s: str) -> int:   # a CJK character takes two columns
+        return sum(2 if ord(ch) > 0x2E80 else 1 for ch in s)
+    widths = [max(width(str(x)) for x in col) for col in zip(header, *rows)]
+    line = lambda cells: "  ".join(str(c) + " " * (w - width(str(c))) for c, w in zip(cells, widths)).rstrip()
+    return "\n".join([line(header), line(["-" * w for w in widths])] + [line(r) for r in rows])
+
+
+def bytes_per_parameter(precision: str = "mixed", optimizer: str = "adamw", arch="bert-base") -> float:
+    """Bytes per parameter of full fine-tuning's model states (weights + gradients + optimizer
+    state, no activations), read off the calculator: 16 for fp32 or mixed-precision AdamW,
+    12 for bf16 (fp32 moments). It does not depend on ``arch``."""
+    r = budget.training_memory(arch, None, precision=precision, optimizer=optimizer, batch_size=1, seq_len=1)
+    return (r.weights + r.gradients + r.optimizer_state) / budget.count(arch)
+
+
+def qlora_anchors(seq_len: int = 512) -> dict[str, MemoryReport]:
+    """The QLoRA paper's two anchors (Dettmers et al. 2023, abstract) recomputed: LLaMA-65B fully
+    fine-tuned in 16 bits (bf16 weights and gradients, fp32 AdamW moments), and QLoRA in the paper's
+    setup (NF4 base with double quantisation, LoRA r = 64 on every linear, bf16, gradient
+    checkpointing), batch 1."""
+    from ..methods.qlora import QLoRAConfig
+    full = budget.training_memory("llama-65b", None, precision="bf16", batch_size=1, seq_len=seq_len)
+    qlora = budget.training_memory("llama-65b", QLoRAConfig(r=64, target_modules="all-linear"), precision="nf4",
+                                   batch_size=1, seq_len=seq_len, gradient_checkpointing=True, include_loss=True)
+    return {"full": full, "qlora": qlora}
+
+
+def model_states(report: MemoryParts) -> int:
+    """Weights + gradients + optimizer state: what does not grow with batch or sequence length."""
+    return report.weights + report.gradients + report.optimizer_state
+
+
+# ----------------------------------------------------------------------------- the tiny model, measured
+
+def predicted_for(model, batch_size: int, seq_len: int) -> MemoryReport:
+    """What the calculator predicts for one ``pl.fit`` step of ``model`` (fp32 on a CPU, the loss
+    included) on batches of ``batch_size`` x ``seq_len`` text tokens."""
+    num_labels = model.config.num_labels if model.config.head != "lm" else None
+    return budget.training_memory(budget.tiny_from(model.config), getattr(model, "peft_config", None),
+                                  num_labels=num_labels, batch_size=batch_size, seq_len=seq_len,
+                                  backend="peft_lab", include_loss=True)
+
+
+def measured_vs_predicted(results: dict, models: dict, batch_size: int, seq_len: int) -> str:
+    """A table, per method and part: measured bytes (``RunResult.memory``) beside the calculator's."""
+    header = [text("method"), text("part"), text("measured"), text("predicted")]
+    rows = []
+    for label, result in results.items():
+        want = predicted_for(models[label], batch_size, seq_len)
+        for part in (*PARTS, "total"):
+            rows.append([t(label) if not rows or rows[-1][0] != t(label) else "", t(part) if part != "total"
+                         else text("total"), f"{getattr(result.memory, part):,}", f"{getattr(want, part):,}"])
+    return _table(header, rows)
+
+
+def checkpoint_bytes(model) -> int:
+    """Bytes on disk of ``pl.save_adapter(model, ...)`` (safetensors + JSON config), written to a
+    temporary directory that is deleted afterwards. Full fine-tuning saves the whole model."""
+    from ..io import save_adapter
+    with tempfile.TemporaryDirectory() as tmp:
+        path = save_adapter(model, Path(tmp) / "adapter")
+        return sum(f.stat().st_size for f in path.iterdir() if f.is_file())
+
+
+def unchanged_share(model, reference) -> float:
+    """Share of the pretrained body's numbers (every tensor ``reference`` has except its task head)
+    still bit-identical in ``model`` after training, the method removed (on a copy)."""
+    import torch
+    from ..methods import remove
+    trained = copy.deepcopy(model)
+    if getattr(trained, "peft_config", None) is not None:
+        remove(trained)
+    now = trained.state_dict()
+    same = total = 0
+    for name, tensor in reference.state_dict().items():
+        if name.startswith("head."):
+            continue                      # the task head is new in every method: not pretrained knowledge
+        total += tensor.numel()
+        same += int(torch.eq(now[name], tensor).sum())
+    return same / total
+
+
+# ----------------------------------------------------------------------------- does pretraining pay?
+
+def sampling_error(accuracy: float, n: int) -> float:
+    """Standard error of an accuracy measured on ``n`` independent test examples: √(p(1-p)/n)."""
+    if not 0 <= accuracy <= 1:
+        raise ValueError(f"accuracy={accuracy!r} must be in [0, 1]")
+    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
+        raise ValueError(f"n={n!r} must be a positive integer (test examples)")
+    return math.sqrt(accuracy * (1 - accuracy) / n)
+
+
+def pretraining_rows(results: dict, n_test: int, metric: str = "test_accuracy") -> list[dict]:
+    """Pretrained vs random init per method and training-set size (``results/baselines.json``):
+    both means ± std over seeds, the gap in points, a noise scale and whether the gap exceeds it;
+    TF-IDF on the same split for reference. Noise scale (points): the larger of twice the standard
+    error of the difference of the seed means and one run's test-set sampling error."""
+    from ..experiments.analysis import summarize
+    rows = summarize(results, by=("label", "init", "train_size"), metrics=[metric])
+    cell = {(r["label"], r["init"], r["train_size"]): r[metric] for r in rows}
+    sizes = list(dict.fromkeys(r["train_size"] for r in rows))
+    out = []
+    for size in sizes:
+        tfidf = cell.get(("tfidf", "none", size))
+        for label in dict.fromkeys(r["label"] for r in rows if r["init"] == "pretrained"):
+            p, s = cell.get((label, "pretrained", size)), cell.get((label, "scratch", size))
+            if p is None or s is None:
+                continue
+            diff_se = math.sqrt(p["std"] ** 2 / p["n"] + s["std"] ** 2 / s["n"])
+            noise = max(2 * diff_se, sampling_error(p["mean"], n_test))
+            gap = p["mean"] - s["mean"]
+            out.append({"label": label, "train_size": size, "pretrained": p, "scratch": s, "gap": gap,
+                        "noise": noise, "beyond_noise": abs(gap) > noise, "tfidf": tfidf})
+    return out
+
+
+def _pm(s: dict) -> str:
+    return f"{100 * s['mean']:.1f} ± {100 * s['std']:.1f} (n={s['n']})"
+
+
+def format_pretraining(rows: list[dict], n_train: int) -> str:
+    """The rows of :func:`pretraining_rows` as a text table, accuracies in points."""
+    header = [text("method"), text("labels"), text("pretrained"), text("scratch"), text("gap"), text("noise"), "",
+              t("tfidf")]
+    body = [[t(r["label"]), text("whole_split", n=n_train) if r["train_size"] is None else f"{r['train_size']:,}",
+             _pm(r["pretrained"]), _pm(r["scratch"]), f"{100 * r['gap']:+.1f}", f"{100 * r['noise']:.1f}",
+             text("beyond_noise") if r["beyond_noise"] else text("within_noise"),
+             f"{100 * r['tfidf']['mean']:.1f}" if r["tfidf"] else "-"] for r in rows]
+    return _table(header, body)
