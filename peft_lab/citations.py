@@ -40,6 +40,11 @@ PAPERS: dict[str, Citation] = {
         ref="Hu et al., 2021", paper="LoRA: Low-Rank Adaptation of Large Language Models", where="第 4.2 节",
         figures=("175B", "1.2 TB", "350 GB", "35 MB"),
         claim="GPT-3 175B 训练时的显存从 1.2 TB 降到 350 GB；r = 4 且只适配 q、v 时，检查点从 350 GB 缩到约 35 MB"),
+    "zero_16_bytes": Citation(
+        ref="Rajbhandari et al., 2020", paper="ZeRO: Memory Optimizations Toward Training Trillion Parameter Models",
+        where="第 3.1 节", figures=("1.5B", "24 GB"),
+        claim="用混合精度和 Adam 训练 Ψ 个参数的模型，仅模型状态（fp16 参数与梯度、fp32 的参数副本和两个动量）"
+              "就要 2Ψ + 2Ψ + 12Ψ = 16Ψ 字节：1.5B 参数的 GPT-2 至少需要 24 GB，激活值还不算在内"),
     "houlsby_glue": Citation(
         ref="Houlsby et al., 2019", paper="Parameter-Efficient Transfer Learning for NLP", where="摘要",
         figures=("0.4%", "3.6%"),

@@ -144,9 +144,9 @@ def measured_vs_predicted(results: dict, models: dict, batch_size: int, seq_len:
     rows = []
     for label, result in results.items():
         want = predicted_for(models[label], batch_size, seq_len)
-        for part in (*PARTS, "total"):
-            rows.append([t(label) if not rows or rows[-1][0] != t(label) else "", t(part) if part != "total"
-                         else text("total"), f"{getattr(result.memory, part):,}", f"{getattr(want, part):,}"])
+        for i, part in enumerate((*PARTS, "total")):
+            rows.append([t(label) if i == 0 else "", t(part) if part != "total" else text("total"),
+                         f"{getattr(result.memory, part):,}", f"{getattr(want, part):,}"])
     return _table(header, rows)
 
 
