@@ -91,10 +91,11 @@ def format_costs(reports, cards=CARDS_GIB) -> str:
     header = [text("model"), text("params")] + [t(p) for p in PARTS] + [text("total"), text("fits_on")]
     rows = [[r.arch, f"{budget.count(r.arch):,}"] + [budget.human_bytes(getattr(r, p)) for p in PARTS]
             + [budget.human_bytes(r.total), fits_label(r.total, cards)] for r in reports]
-    return _table(header, rows)
+    return table(header, rows)
 
 
-def _table(header: list[str], rows: list[list[str]]) -> str:
+def table(header: list[str], rows: list[list[str]]) -> str:
+    """A fixed-width text table whose columns line up with Chinese text (a CJK character is two columns)."""
     def width(s: str) -> int:   # a CJK character takes two columns
         return sum(2 if ord(ch) > 0x2E80 else 1 for ch in s)
     widths = [max(width(str(x)) for x in col) for col in zip(header, *rows)]
@@ -147,7 +148,7 @@ def measured_vs_predicted(results: dict, models: dict, batch_size: int, seq_len:
         for i, part in enumerate((*PARTS, "total")):
             rows.append([t(label) if i == 0 else "", t(part) if part != "total" else text("total"),
                          f"{getattr(result.memory, part):,}", f"{getattr(want, part):,}"])
-    return _table(header, rows)
+    return table(header, rows)
 
 
 def checkpoint_bytes(model) -> int:
@@ -224,4 +225,4 @@ def format_pretraining(rows: list[dict], n_train: int) -> str:
              _pm(r["pretrained"]), _pm(r["scratch"]), f"{100 * r['gap']:+.1f}", f"{100 * r['noise']:.1f}",
              text("beyond_noise") if r["beyond_noise"] else text("within_noise"),
              f"{100 * r['tfidf']['mean']:.1f}" if r["tfidf"] else "-"] for r in rows]
-    return _table(header, body)
+    return table(header, body)
