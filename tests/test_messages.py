@@ -6,6 +6,7 @@ state the real default. Errors must name the field, the value and what is allowe
 file when a saved adapter is damaged.
 """
 import ast
+import json
 import dataclasses
 import inspect
 import re
@@ -98,3 +99,185 @@ def test_every_field_is_documented_with_what_is_allowed_and_its_real_default(cls
 def test_help_shows_the_field_documentation():
     text = pl.LoRAConfig.__doc__
     assert "r : int" in text and "α" in text and "re.fullmatch" in text
+
+
+# ----------------------------------------------------------------------------- target_modules as a string
+
+def wrapped(model):
+    return sorted(n for n, m in model.named_modules() if isinstance(m, pl.methods.PeftLayer))
+
+
+def test_a_string_is_a_regular_expression_over_the_full_name(make_model):
+    by_regex = wrapped(pl.apply(make_model(), pl.LoRAConfig(r=2, target_modules=r".*\.(q_proj|v_proj)")))
+    by_names = wrapped(pl.apply(make_model(), pl.LoRAConfig(r=2, target_modules=("q_proj", "v_proj"))))
+    assert by_regex == by_names and len(by_names) == 4
+    assert wrapped(pl.apply(make_model(), pl.LoRAConfig(r=2, target_modules="all-linear")))  # still special
+
+
+@pytest.mark.parametrize("config, field, names", [
+    (lambda t: pl.LoRAConfig(r=2, target_modules=t), "target_modules", ("q_proj",)),
+    (lambda t: pl.LoRAConfig(r=2, target_modules=t), "target_modules", ("q_proj", "v_proj")),
+    (lambda t: pl.IA3Config(target_modules=("k_proj", "down_proj"), feedforward_modules=t), "feedforward_modules",
+     ("down_proj",)),
+])
+def test_bare_names_as_one_string_are_explained_and_the_suggestion_works(make_model, config, field, names):
+    model = make_model()
+    string = "|".join(names)  # "q_proj", "q_proj|v_proj": what a newcomer types
+    with pytest.raises(ValueError) as err:
+        pl.apply(model, config(string))
+    message = str(err.value)
+    assert f"{field}={string!r} matches no" in message
+    assert "regular expression" in message and "full module name" in message
+    examples = re.findall(r"'((?:\w+\.)+\w+)'", message.split("module names that exist")[0])
+    assert 2 <= len(examples) <= 3 and set(examples) <= {n for n, _ in model.named_modules()}
+    suggested = ast.literal_eval(re.search(rf"{field}=(\(.*?\))", message).group(1))
+    assert suggested == names
+    assert getattr(model, "peft_config", None) is None and not wrapped(model)  # nothing changed
+    assert wrapped(pl.apply(model, config(suggested)))  # and the suggestion works
+
+
+def test_a_regular_expression_that_does_not_compile_is_caught_at_the_config():
+    with pytest.raises(ValueError, match=r"target_modules='q_proj\(': .*regular expression.*does not compile") as err:
+        pl.LoRAConfig(target_modules="q_proj(")
+    assert isinstance(err.value.__cause__, re.error)
+
+
+# ----------------------------------------------------------------------------- bad field values
+
+BAD_VALUES = [  # (config, keyword arguments): each must be refused naming the field and the value
+    (pl.LoRAConfig, {"r": 0}), (pl.LoRAConfig, {"r": 2.5}), (pl.LoRAConfig, {"r": True}),
+    (pl.LoRAConfig, {"alpha": 0}), (pl.LoRAConfig, {"alpha": "16"}), (pl.LoRAConfig, {"alpha": float("inf")}),
+    (pl.LoRAConfig, {"dropout": 1.0}), (pl.LoRAConfig, {"dropout": -0.1}),
+    (pl.LoRAConfig, {"target_modules": 5}), (pl.LoRAConfig, {"target_modules": ()}),
+    (pl.LoRAConfig, {"target_modules": ("q_proj", 3)}), (pl.LoRAConfig, {"target_modules": "q_proj("}),
+    (pl.LoRAConfig, {"use_rslora": "no"}), (pl.LoRAConfig, {"use_dora": 1}),
+    (pl.DyLoRAConfig, {"r": 0}), (pl.DyLoRAConfig, {"alpha": -1}), (pl.DyLoRAConfig, {"dropout": 1.5}),
+    (pl.DyLoRAConfig, {"target_modules": ""}), (pl.DyLoRAConfig, {"min_r": 0}), (pl.DyLoRAConfig, {"min_r": 9}),
+    (pl.AdaLoRAConfig, {"init_r": 0}), (pl.AdaLoRAConfig, {"target_r": 0}), (pl.AdaLoRAConfig, {"target_r": 13}),
+    (pl.AdaLoRAConfig, {"alpha": 0}), (pl.AdaLoRAConfig, {"dropout": 1.0}), (pl.AdaLoRAConfig, {"target_modules": ()}),
+    (pl.AdaLoRAConfig, {"tinit": 1.0}), (pl.AdaLoRAConfig, {"tfinal": -0.1}),
+    (pl.AdaLoRAConfig, {"tinit": 0.6, "tfinal": 0.5}), (pl.AdaLoRAConfig, {"deltaT": 0}),
+    (pl.AdaLoRAConfig, {"beta1": 1.0}), (pl.AdaLoRAConfig, {"beta2": -0.5}),
+    (pl.AdaLoRAConfig, {"orth_reg_weight": -1}),
+    (pl.QLoRAConfig, {"r": 0}), (pl.QLoRAConfig, {"alpha": 0}), (pl.QLoRAConfig, {"dropout": 1.0}),
+    (pl.QLoRAConfig, {"target_modules": 5}), (pl.QLoRAConfig, {"use_rslora": None}), (pl.QLoRAConfig, {"use_dora": "x"}),
+    (pl.QLoRAConfig, {"block_size": 48}), (pl.QLoRAConfig, {"block_size": 64.0}), (pl.QLoRAConfig, {"double_quant": 1}),
+    (pl.QLoRAConfig, {"double_quant_block_size": 100}),
+    (pl.AdapterConfig, {"bottleneck": 0}), (pl.AdapterConfig, {"placement": "middle"}),
+    (pl.AdapterConfig, {"activation": "tanh"}), (pl.AdapterConfig, {"scale": 0}), (pl.AdapterConfig, {"scale": 2.0}),
+    (pl.AdapterConfig, {"target_modules": 5}),
+    (pl.PromptTuningConfig, {"num_virtual_tokens": 0}), (pl.PromptTuningConfig, {"init_text": " "}),
+    (pl.PromptTuningConfig, {"init_text": 5}),
+    (pl.PTuningConfig, {"num_virtual_tokens": -1}), (pl.PTuningConfig, {"encoder_hidden_size": 0}),
+    (pl.PTuningConfig, {"encoder": "gru"}),
+    (pl.PrefixTuningConfig, {"num_virtual_tokens": 0}), (pl.PrefixTuningConfig, {"encoder_hidden_size": 1.5}),
+    (pl.PrefixTuningConfig, {"projection": "yes"}),
+    (pl.PTuningV2Config, {"num_virtual_tokens": 0}),
+    (pl.IA3Config, {"target_modules": 5}), (pl.IA3Config, {"feedforward_modules": ("up_proj",)}),
+    (pl.IA3Config, {"feedforward_modules": 5}),
+]
+
+
+def test_every_field_of_every_config_has_a_bad_value_checked():
+    covered = {(cls, name) for cls, kwargs in BAD_VALUES for name in kwargs}
+    fields = {(cls, f.name) for cls in CONFIGS for f in dataclasses.fields(cls)}
+    assert fields - covered == set(), "add a bad value for each new field to BAD_VALUES"
+
+
+@pytest.mark.parametrize("cls, kwargs", BAD_VALUES, ids=lambda x: x.__name__ if isinstance(x, type) else repr(x))
+def test_a_bad_value_names_the_field_the_value_and_what_is_allowed(cls, kwargs):
+    with pytest.raises((ValueError, TypeError)) as err:
+        cls(**kwargs)
+    message = str(err.value)
+    for name, value in kwargs.items():
+        assert f"{name}={value!r}" in message, message
+    assert re.search(r"must|not one of|allowed|only applies", message), message
+
+
+# ----------------------------------------------------------------------------- damaged adapter files
+
+WEIGHTS, CONFIG = "adapter_model.safetensors", "adapter_config.json"
+
+
+@pytest.fixture
+def saved(make_model, tmp_path):
+    pl.save_adapter(pl.apply(make_model(), pl.LoRAConfig(r=4)), tmp_path)
+    return tmp_path
+
+
+def refused(model, path, *reasons):
+    """load_adapter fails with a ValueError naming the file and every reason; the model is untouched."""
+    with pytest.raises(ValueError) as err:
+        pl.load_adapter(model, path)
+    message = str(err.value)
+    for reason in reasons:
+        assert reason in message, message
+    assert getattr(model, "peft_config", None) is None and not wrapped(model)
+    return err.value
+
+
+@pytest.mark.parametrize("damage", [
+    lambda b: b[: len(b) // 2],            # an interrupted copy
+    lambda b: b[:-1],                      # one byte short
+    lambda b: b"not a safetensors file",   # something else under the name
+    lambda b: b[:8] + b"x" * (len(b) - 8),  # the header overwritten
+])
+def test_a_damaged_weights_file_is_named_with_what_is_wrong(make_model, saved, damage):
+    from safetensors import SafetensorError
+    file = saved / WEIGHTS
+    file.write_bytes(damage(file.read_bytes()))
+    error = refused(make_model(), saved, str(file), "not a readable safetensors file", "truncated or damaged")
+    assert isinstance(error.__cause__, SafetensorError)  # the original is kept, as the cause
+
+
+def test_an_empty_or_missing_weights_file_is_named(make_model, saved):
+    (saved / WEIGHTS).write_bytes(b"")
+    refused(make_model(), saved, str(saved / WEIGHTS), "is empty")
+    (saved / WEIGHTS).unlink()
+    with pytest.raises(FileNotFoundError, match=f"no {WEIGHTS} in"):
+        pl.load_adapter(make_model(), saved)
+
+
+def edit_config(path, edit):
+    meta = json.loads((path / CONFIG).read_text())
+    (path / CONFIG).write_text(json.dumps(edit(meta)))
+
+
+@pytest.mark.parametrize("text, reasons, cause", [
+    ('{"format_version": 1, "method": "lora",', ["not valid JSON", "line 1, column"], json.JSONDecodeError),
+    (b"\xff\xfe\x00\x01", ["not text", "not UTF-8"], UnicodeDecodeError),
+    ("[1, 2]", ["holds a list", "'method'"], None),
+    ('{"peft_type": "LORA", "r": 8, "target_modules": ["q_proj"]}', ["HF PEFT's adapter config"], None),
+])
+def test_a_config_file_that_is_not_ours_is_named_with_what_is_wrong(make_model, saved, text, reasons, cause):
+    file = saved / CONFIG
+    file.write_bytes(text if isinstance(text, bytes) else text.encode())
+    for read in (pl.read_adapter_config, lambda path: pl.load_adapter(make_model(), path)):
+        with pytest.raises(ValueError) as err:
+            read(saved)
+        assert str(file) in str(err.value) and all(r in str(err.value) for r in reasons), str(err.value)
+        assert cause is None or isinstance(err.value.__cause__, cause)
+    refused(make_model(), saved, str(file))
+
+
+@pytest.mark.parametrize("edit, reasons", [
+    (lambda m: {k: v for k, v in m.items() if k != "base_model"}, ["has no ['base_model']"]),
+    (lambda m: {**m, "config": [4, 8]}, ["'config' is a list", "object"]),
+    (lambda m: {**m, "method": 7}, ["'method' is a number", "a string"]),
+    (lambda m: {**m, "format_version": 2}, ["format_version=2", "reads 1"]),
+    (lambda m: {**m, "config": {**m["config"], "r": 0}}, ["r=0 must be a positive integer"]),
+    (lambda m: {**m, "config": {**m["config"], "rank": 4}}, ["LoRAConfig has no field(s) ['rank']"]),
+    (lambda m: {**m, "method": "lora_v9"}, ["unknown PEFT method 'lora_v9'"]),
+])
+def test_a_config_of_the_wrong_shape_is_named_with_what_is_wrong(make_model, saved, edit, reasons):
+    edit_config(saved, edit)
+    with pytest.raises(ValueError) as err:
+        pl.read_adapter_config(saved)
+    assert str(saved / CONFIG) in str(err.value) and all(r in str(err.value) for r in reasons), str(err.value)
+    refused(make_model(), saved, str(saved / CONFIG), *reasons)
+
+
+def test_an_intact_adapter_still_loads(make_model, saved):
+    meta = pl.read_adapter_config(saved)
+    assert meta["method"] == "lora" and meta["config"]["r"] == 4
+    assert wrapped(pl.load_adapter(make_model(), saved))

@@ -90,8 +90,9 @@ class AdaLoRAConfig(PeftConfig):
         check_probability("tinit", self.tinit)
         check_probability("tfinal", self.tfinal)
         if self.tinit + self.tfinal >= 1:
-            raise ValueError(f"tinit + tfinal = {self.tinit} + {self.tfinal} must be < 1 (fractions of the "
-                             f"training steps), or no steps are left for the budget to shrink")
+            raise ValueError(f"tinit={self.tinit!r} and tfinal={self.tfinal!r} add up to {self.tinit + self.tfinal:g}; "
+                             f"the sum must be < 1 (fractions of the training steps), or no steps are left "
+                             f"for the budget to shrink")
         check_positive_int("deltaT", self.deltaT)
         check_probability("beta1", self.beta1)
         check_probability("beta2", self.beta2)

@@ -76,13 +76,16 @@ def check_targets(name: str, value) -> tuple[str, ...] | str:
     """A sequence of module names, one string (a regular expression) or "all-linear"; returns the
     normalised value. A regular expression that does not compile is reported here, at the config."""
     value = normalize_targets(name, value)
+    if value == "":
+        raise ValueError(f"{name}='' must name at least one module: a tuple of names such as "
+                         f"('q_proj', 'v_proj'), a regular expression or 'all-linear'")
     if isinstance(value, str) and value != "all-linear":
         try:
             re.compile(value)
         except re.error as e:
             raise ValueError(f"{name}={value!r}: a single string is read as a regular expression over the "
-                             f"full module name, and this one does not compile ({e}); to list module "
-                             f"names, pass a tuple such as ('q_proj', 'v_proj')") from e
+                             f"full module name, and this one does not compile ({e}); it must be a valid "
+                             f"regular expression, or a tuple of names such as ('q_proj', 'v_proj')") from e
     return value
 
 
