@@ -172,7 +172,11 @@ def _load_tensors(model: nn.Module, path, meta: dict, tensors: dict[str, torch.T
     method = meta["method"]
     module = methods.method_module(method)
     if hasattr(module, "restore_state"):
-        module.restore_state(model, meta["state"])
+        try:
+            module.restore_state(model, meta["state"])
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{Path(path) / CONFIG_FILE}: its 'state' {meta['state']!r} does not fit "
+                             f"{method} on this model: {e}") from e
     expected = adapter_state_dict(model)
     missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or unexpected:

@@ -281,6 +281,12 @@ def test_a_config_of_the_wrong_shape_is_named_with_what_is_wrong(make_model, sav
     refused(make_model(), saved, str(saved / CONFIG), *reasons)
 
 
+def test_a_method_state_that_does_not_fit_is_named(make_model, tmp_path):
+    pl.save_adapter(pl.apply(make_model(), pl.DyLoRAConfig(r=4)), tmp_path)
+    edit_config(tmp_path, lambda m: {**m, "state": {"rank": 9}})
+    refused(make_model(), tmp_path, str(tmp_path / CONFIG), "'state' {'rank': 9}", "b=9 must be an integer in [1, r=4]")
+
+
 def test_an_intact_adapter_still_loads(make_model, saved):
     meta = pl.read_adapter_config(saved)
     assert meta["method"] == "lora" and meta["config"]["r"] == 4
