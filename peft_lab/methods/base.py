@@ -16,7 +16,7 @@ from typing import Callable, ClassVar, Iterable
 import torch
 from torch import nn
 
-from ..budget.arch import normalize_targets  # one rule for model and calculator
+from ..budget.arch import normalize_targets, what_exists  # one rule for model and calculator
 
 
 # ----------------------------------------------------------------------------- configs
@@ -171,26 +171,8 @@ def find_targets(model: nn.Module, target_modules, kind: type | tuple = nn.Linea
     if not found:
         kinds = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise ValueError(f"{field}={target_modules!r} matches no {kinds} module of "
-                         f"{type(model).__name__}; {_what_exists(field, target_modules, candidates)}")
+                         f"{type(model).__name__}; {what_exists(field, target_modules, candidates)}")
     return found
-
-
-def _what_exists(field: str, target_modules, candidates: list[str]) -> str:
-    """The end of a "matches nothing" message: the names that exist and, for one string, how it is
-    read (the usual surprise: "q_proj" as a string must match the whole name, so it matches nothing)."""
-    short = sorted({n.rsplit(".", 1)[-1] for n in candidates})
-    if not candidates:
-        return "the model has no module of that type outside the task head"
-    if not isinstance(target_modules, str):
-        return f"module names that exist: {short}"
-    parts = target_modules.split("|")  # "q_proj" or "q_proj|v_proj": plain names, meant as a list
-    plain = all(re.fullmatch(r"[\w.]+", p) for p in parts)
-    names = tuple(parts) if plain else tuple(short[:2])
-    examples = [n for n in candidates if plain and any(n.endswith("." + p) for p in names)] or candidates
-    return (f"a single string is read as a regular expression that must match the full module name "
-            f"(re.fullmatch, as in HF PEFT), such as {', '.join(repr(n) for n in examples[:3])}. "
-            f"To select modules by their last name, pass a tuple{'' if plain else ' of names, e.g.'}: "
-            f"{field}={names!r}; module names that exist: {short}")
 
 
 def replace_module(model: nn.Module, name: str, new: nn.Module) -> nn.Module:
