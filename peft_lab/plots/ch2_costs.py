@@ -18,6 +18,9 @@ from .style import MUTED, PART_COLORS, color
 FLOP_PARTS = {"forward": PART_COLORS["weights"], "backward_input": PART_COLORS["activations"],
               "backward_weight": PART_COLORS["gradients"]}
 # the benchmark's inference variants -> the method whose colour they take (None: the base model)
+# methods of the LoRA family whose update could fold into W0 but whose runs measured no merged latency
+# get a word of explanation (QLoRA: merging into a 4-bit base would mean re-quantising it)
+MERGE_EXPECTED = ("qlora",)
 BENCH_COLORS = {"base": None, "lora_unmerged": "lora", "lora_merged": "lora", "adapter_houlsby": "adapter_houlsby",
                 "prefix_folded": "prefix_tuning", "ia3_merged": "ia3"}
 
@@ -102,6 +105,9 @@ def _bench_latency(report: dict) -> Figure:
 
 
 def _results_latency(results: dict) -> Figure:
+    """Per method: the median latency over seeds as a bar (hatched: as trained; solid: merged) and
+    each seed's measurement as a dot. These runs were timed one after another on a shared machine,
+    so the footer states the spread between seeds and points to the interleaved benchmark."""
     by_label: dict[str, dict[str, list[float]]] = {}
     for run in final_runs(results):
         m = run.get("metrics") or {}
@@ -115,24 +121,25 @@ def _results_latency(results: dict) -> Figure:
         raise ValueError("no run in these results measured latency (quick runs use measure=False); "
                          "load the committed results or pass a peft_lab.bench report")
     labels = list(by_label)
-    fig, ax = figure(width=9.5, height=0.42 * len(labels) + 2.2)
-    h = 0.38
+    fig, ax = figure(width=10, height=min(7.5, 0.34 * len(labels) + 2.2))
+    h = 0.4
     legend_done: set[str] = set()
     for i, label in enumerate(labels):
         kinds = [k for k in ("unmerged", "merged") if by_label[label][k]]
         offsets = [-h / 2, h / 2] if len(kinds) == 2 else [0.0]
         for offset, kind in zip(offsets, kinds):
             values = by_label[label][kind]
-            std = np.std(values, ddof=1) if len(values) > 1 else 0.0
-            bar = ax.barh(i + offset, np.mean(values), h, xerr=std, capsize=3, color=color(label),
+            bar = ax.barh(i + offset, np.median(values), h, color=color(label),
                           label=None if kind in legend_done else t(f"latency_{kind}"))[0]
-            legend_done.add(kind)
+            ax.plot(values, np.full(len(values), i + offset), "o", markersize=3.5, color="#222222", zorder=3,
+                    label=None if "seeds" in legend_done else t("latency_seed_dots"))
+            legend_done |= {kind, "seeds"}
             if kind == "unmerged":
                 bar.set_hatch("//")
                 bar.set_facecolor("white")
                 bar.set_edgecolor(color(label))
     if "full" in by_label:
-        ax.axvline(np.mean(by_label["full"]["unmerged"]), color="#555555", linestyle=":", linewidth=1.2,
+        ax.axvline(np.median(by_label["full"]["unmerged"]), color="#555555", linestyle=":", linewidth=1.2,
                    label=t("base_model_latency"))
     ax.set_yticks(np.arange(len(labels)), [name(l) for l in labels])
     ax.invert_yaxis()
@@ -140,5 +147,11 @@ def _results_latency(results: dict) -> Figure:
     ax.set_title(t("latency_results_title"))
     ax.legend(frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0), fontsize=10)
     ax.grid(axis="y", visible=False)
-    measured_note(fig, results)
+    spread = max((max(v) / min(v), label) for label, e in by_label.items() for v in e.values() if len(v) > 1
+                 and min(v) > 0) if any(len(v) > 1 for e in by_label.values() for v in e.values()) else None
+    extra = t("latency_noise", ratio=f"{spread[0]:.2f}", name=name(spread[1])) if spread else ""
+    unmergeable = [name(l) for l in labels if l in MERGE_EXPECTED and not by_label[l]["merged"]]
+    if unmergeable:
+        extra += t("latency_not_merged", names=t("seq_sep").join(unmergeable))
+    measured_note(fig, results, extra=extra)
     return fig

@@ -153,13 +153,15 @@ def energy_top_k(results: dict, k: int = 8) -> Figure:
     return fig
 
 
-def rank_sweep(results: dict) -> Figure:
+def rank_sweep(results: dict, mark: int | None = None) -> Figure:
     """Test accuracy (left) and seconds per training step (right) against the rank r, one line
-    per scaling rule (α fixed, α = 2r, rsLoRA), mean ± std over seeds (``lora_rank`` sweep)."""
+    per scaling rule (α fixed, α = 2r, rsLoRA), mean ± std over seeds (``lora_rank`` sweep).
+    Only measured ranks carry markers; a rule measured at fewer ranks is dotted across the gaps.
+    ``mark``: a rank r to show on the measured curves (e.g. a slider's value)."""
     fig, (_, ax2) = sweep_figure(results, "config.r", "rank", ("test_accuracy", "sec_per_step"),
                                  ("rank_accuracy_title", "rank_speed_title"), by="variant", order=list(RANK_RULES),
                                  names={v: t(key) for v, key in RANK_RULES.items()},
-                                 colors={v: color(key) for v, key in RANK_RULES.items()})
+                                 colors={v: color(key) for v, key in RANK_RULES.items()}, mark=mark, mark_symbol="r")
     ax2.set_ylim(bottom=0)
     return fig
 

@@ -104,16 +104,16 @@ def adapter_diagram(placement: str | None = None, arch="tiny", bottleneck: int =
     return fig
 
 
-def bottleneck_sweep(results: dict, d_model: int | None = None) -> Figure:
+def bottleneck_sweep(results: dict, d_model: int | None = None, mark: int | None = None) -> Figure:
     """Test accuracy (left) and trainable parameters (right) against the bottleneck width m,
     mean ± std over seeds (``adapter_bottleneck`` sweep); ``d_model`` shades the chapter's
-    advice m ∈ [d/16, d/4]."""
+    advice m ∈ [d/16, d/4]; ``mark``: a width m to show on the measured curves (a slider's value)."""
     fig, axes = sweep_figure(results, "config.bottleneck", "bottleneck",
-                             titles=("bottleneck_accuracy_title", "bottleneck_params_title"))
+                             titles=("bottleneck_accuracy_title", "bottleneck_params_title"), mark=mark, mark_symbol="m")
     if d_model:
         for ax in axes:
             ax.axvspan(d_model / 16, d_model / 4, color="#999999", alpha=0.15, label=t("advice_band"))
-        axes[0].legend(frameon=False)
+        axes[0].legend(frameon=False, fontsize=10)
     return fig
 
 

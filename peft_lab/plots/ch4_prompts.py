@@ -87,15 +87,18 @@ def where_vectors_go(arch="tiny", num_virtual_tokens: int = 16, encoder_hidden_s
     return fig
 
 
-def prefix_length_sweep(results: dict) -> Figure:
-    """Test accuracy (left) and trainable parameters (right) against the length L, per design
-    (``prefix_length`` sweep: prefix tuning in every layer vs prompt tuning at the input)."""
+def prefix_length_sweep(results: dict, mark: int | None = None) -> Figure:
+    """Test accuracy (left) and trainable parameters (right) against the number of virtual tokens
+    L, per design (``prefix_length`` sweep: prefix tuning in every layer vs prompt tuning at the
+    input). Only measured lengths carry markers; a design measured at fewer lengths is dotted
+    across the gaps. ``mark``: a length L to show on the measured curves (e.g. a slider's value)."""
     fig, (_, ax2) = sweep_figure(results, "config.num_virtual_tokens", "prefix_length",
-                                 titles=("length_accuracy_title", "length_params_title"))
+                                 titles=("length_accuracy_title", "length_params_title"), mark=mark, mark_symbol="L")
     counts = [y for line in ax2.get_lines() for y in line.get_ydata() if y > 0]
     if counts and max(counts) / min(counts) > 10:   # prefix vs prompt tuning: orders of magnitude apart
         ax2.set_yscale("log")
         ax2.yaxis.set_major_formatter(lambda v, _: human_count(v))
+        ax2.set_ylabel(t("trainable_params_log"))
     return fig
 
 
