@@ -168,7 +168,9 @@ def test_storage_vs_tasks_draws_budget_storage():
     unit = budget.storage("gpt2", configs["full"], n_tasks=4).serving / full_line[-1]
     assert np.allclose(ax1.get_lines()[1].get_ydata() * unit,
                        [budget.storage("gpt2", configs["lora"], n_tasks=n).serving for n in range(1, 5)])
-    assert [b.get_height() for b in ax2.patches] == [budget.storage("gpt2", c).adapter for c in configs.values()]
+    dots = ax2.collections[0].get_offsets()[:, 1]
+    assert list(dots) == [budget.storage("gpt2", c).adapter for c in configs.values()]
+    assert budget.human_bytes(budget.storage("gpt2", configs["lora"]).adapter) in texts(fig)
 
 
 # ----------------------------------------------------------------------------- ch2
@@ -300,7 +302,8 @@ def test_adalora_heat_map_cells_are_the_kept_ranks(methods_results):
     fig = glyphs_ok(ch2_variants.adalora_ranks(methods_results, init_r=6))
     mesh = next(c for c in fig.axes[0].collections if isinstance(c, QuadMesh))
     assert np.array_equal(np.asarray(mesh.get_array()).reshape(3, 2), [[0, 1], [2, 3], [4, 5]])
-    assert "15 / 36" in texts(fig)
+    assert pl.i18n.t("adalora_title", total=15, start=pl.i18n.t("adalora_start", n=6, r=6, init=36)) in texts(fig)
+    assert pl.i18n.t("layer_n", n=1) in texts(fig)                         # 1-based, as elsewhere
 
 
 def test_dylora_curve_and_nf4_levels():

@@ -176,8 +176,10 @@ def runs_with_memory(results: dict, labels=None) -> list[dict]:
 
 
 def storage_vs_tasks(arch, configs: dict, max_tasks: int = 10, dtype: str = "bf16") -> Figure:
-    """Left: bytes to serve n fine-tuned tasks, n full copies vs one base + n adapters. Right: what
-    one more task adds (a whole model vs one adapter, log axis). From ``budget.storage``.
+    """Left: bytes to serve n fine-tuned tasks, n full copies vs one base + n PEFT weight files,
+    each line named at its end (lines that coincide share one name). Right: what one more task
+    adds (a whole model vs one file), a dot per method on a log axis with its size written beside
+    it -- bars on a log axis would make the sizes look alike. From ``budget.storage``.
 
     ``configs``: label -> method config (``pl.FullFineTuningConfig()`` gives the full-copy line).
     """
@@ -186,24 +188,46 @@ def storage_vs_tasks(arch, configs: dict, max_tasks: int = 10, dtype: str = "bf1
                for label, c in configs.items()}
     per_task = {label: budget.storage(arch, c, dtype=dtype).adapter for label, c in configs.items()}
     size, unit = _unit(max(max(v) for v in serving.values()))
-    fig, (ax1, ax2) = figure(ncols=2, width=12.5, height=4.8)
+    fig, (ax1, ax2) = figure(ncols=2, width=13, height=5.0)
     for label, sizes in serving.items():
         ax1.plot(n, np.array(sizes) / size, marker="o", linewidth=2, label=name(label), color=color(label))
     ax1.set_xlabel(t("n_tasks"))
     ax1.set_ylabel(t("storage_axis", unit=unit))
     ax1.set_xticks(n)
-    ax1.set_ylim(bottom=0)
-    ax1.legend(frameon=False)
-    ax1.set_title(t("storage_title", arch=budget.get(arch).name, dtype=dtype))
+    ax1.set_ylim(0, max(max(v) for v in serving.values()) / size * 1.12)   # room for the top line's name
+    ax1.set_xlim(0.5, max_tasks + 0.5)
+    _end_labels(ax1, {label: sizes[-1] / size for label, sizes in serving.items()}, max_tasks)
+    ax1.set_title(t("storage_title", arch=arch_name(arch), dtype=dtype))
     labels = list(per_task)
-    bars = ax2.bar(np.arange(len(labels)), [per_task[l] for l in labels], 0.6, color=[color(l) for l in labels])
-    value_labels(ax2, bars, [human_bytes(per_task[l]) for l in labels])
+    x = np.arange(len(labels))
+    ax2.scatter(x, [per_task[l] for l in labels], s=90, color=[color(l) for l in labels], zorder=3)
+    for xi, label in zip(x, labels):
+        ax2.annotate(human_bytes(per_task[label]), (xi, per_task[label]), xytext=(0, 9), textcoords="offset points",
+                     ha="center", fontsize=11)
     ax2.set_yscale("log", base=2)
     ax2.yaxis.set_major_locator(LogLocator(base=32))   # ticks at 1 KiB, 32 KiB, 1 MiB, ...
-    ax2.set_ylim(top=max(per_task.values()) * 8)
+    ax2.set_ylim(min(per_task.values()) / 8, max(per_task.values()) * 16)
+    ax2.set_xlim(-0.6, len(labels) - 0.4)
     ax2.yaxis.set_major_formatter(lambda v, _: human_bytes(v))
-    ax2.set_xticks(np.arange(len(labels)), [name(l) for l in labels])
+    ax2.set_xticks(x, [name(l).replace("（", "\n（").replace(" (", "\n(") for l in labels], fontsize=10)
+    ax2.set_ylabel(t("per_task_axis"))
     ax2.set_title(t("per_task_title"))
     ax2.grid(axis="x", visible=False)
     note(fig, "computed", t("note_budget_storage"))
     return fig
+
+
+def _end_labels(ax, ends: dict, x_end: float) -> None:
+    """Name each line at its right end; lines ending within 3 % of the axis height of each other
+    coincide on screen, so they share one label ("LoRA、适配器（Houlsby）")."""
+    top = max(ends.values()) or 1.0
+    groups: list[list[str]] = []
+    for label in sorted(ends, key=ends.get):
+        if groups and ends[label] - ends[groups[-1][-1]] < 0.03 * top:
+            groups[-1].append(label)
+        else:
+            groups.append([label])
+    for members in groups:
+        y = np.mean([ends[m] for m in members])
+        ax.annotate(t("seq_sep").join(name(m) for m in members), (x_end, y), xytext=(-6, 8),
+                    textcoords="offset points", ha="right", va="bottom", fontsize=11, color=color(members[0]))

@@ -12,11 +12,12 @@ from matplotlib.figure import Figure
 
 from ..budget.flops import FlopsReport
 from ..i18n import t
-from .common import figure, final_runs, finite, measured_note, name, note, value_labels
-from .style import MUTED, PART_COLORS, color
+from .common import arch_name, figure, final_runs, finite, measured_note, name, note, value_labels
+from .style import MUTED, color
 
-FLOP_PARTS = {"forward": PART_COLORS["weights"], "backward_input": PART_COLORS["activations"],
-              "backward_weight": PART_COLORS["gradients"]}
+# The three parts of a step's FLOPs: greys for the passes every method pays, yellow for the weight
+# gradient LoRA avoids -- colours no memory part and no method uses.
+FLOP_PARTS = {"forward": "#bdbdbd", "backward_input": "#737373", "backward_weight": "#f0e442"}
 # the benchmark's inference variants -> the method whose colour they take (None: the base model)
 # methods of the LoRA family whose update could fold into W0 but whose runs measured no merged latency
 # get a word of explanation (QLoRA: merging into a 4-bit base would mean re-quantising it)
@@ -42,7 +43,8 @@ def flops_bars(report: FlopsReport) -> Figure:
     bottom = np.zeros(2)
     for part, part_color in FLOP_PARTS.items():
         values = np.array([getattr(report.full, part), getattr(report.lora, part)]) / size
-        ax1.bar(x, values, 0.55, bottom=bottom, color=part_color, label=t(f"flops_{part}"), edgecolor="white")
+        ax1.bar(x, values, 0.55, bottom=bottom, color=part_color, label=t(f"flops_{part}"), edgecolor="#333333",
+                linewidth=0.6)
         bottom += values
     for xi, total in zip(x, bottom):
         ax1.annotate(f"{100 * total / bottom[0]:.1f}%", (xi, total), xytext=(0, 3), textcoords="offset points",
@@ -51,7 +53,8 @@ def flops_bars(report: FlopsReport) -> Figure:
     ax1.set_ylim(0, bottom.max() * 1.18)
     ax1.set_ylabel(t("flops_axis", unit=unit))
     ax1.set_title(t("flops_train_title"))
-    ax1.legend(frameon=False, loc="upper right")
+    handles, labels = ax1.get_legend_handles_labels()
+    ax1.legend(handles[::-1], labels[::-1], frameon=False, loc="upper right")   # top part first, as stacked
 
     size2, unit2 = _scale(report.inference_base)
     values = np.array([report.inference_base, report.inference_unmerged, report.inference_merged]) / size2
@@ -59,16 +62,21 @@ def flops_bars(report: FlopsReport) -> Figure:
     bars[1].set_hatch("//")
     bars[1].set_facecolor("white")
     bars[1].set_edgecolor(color("lora"))
-    value_labels(ax2, bars, [t("reference")] + [f"{100 * (v / values[0] - 1):+.2f}%" for v in values[1:]])
+    value_labels(ax2, bars, [t("reference")] + [_relative(v / values[0]) for v in values[1:]])
     ax2.set_xticks(np.arange(3), [t("base_model"), t("unmerged"), t("merged")])
     ax2.set_ylim(0, values.max() * 1.18)
     ax2.set_ylabel(t("flops_axis", unit=unit2))
     ax2.set_title(t("flops_infer_title"))
     for ax in (ax1, ax2):
         ax.grid(axis="x", visible=False)
-    fig.suptitle(t("flops_title", arch=report.arch, ratio=f"{report.step_ratio:.2f}"))
+    fig.suptitle(t("flops_title", arch=arch_name(report.arch), ratio=f"{report.step_ratio:.2f}"))
     note(fig, "computed", t("note_flops"))
     return fig
+
+
+def _relative(ratio: float) -> str:
+    """1.0 -> "= 基座" (exactly the base cost); 1.0123 -> "+1.23%"."""
+    return t("same_as_base") if ratio == 1.0 else f"{100 * (ratio - 1):+.2f}%"
 
 
 def latency_bars(data: dict) -> Figure:

@@ -15,7 +15,7 @@ from matplotlib.ticker import MaxNLocator
 
 from ..experiments.analysis import lr_search_table
 from ..i18n import t
-from .common import (LINESTYLES, MARKERS, figure, finite, live_note, measured_note, metric_axis, name, note,
+from .common import (LINESTYLES, MARKERS, accuracy_axis, figure, finite, live_note, measured_note, metric_axis, name, note,
                      series_lines, wrap)
 from .style import FAMILIES, PALETTE, color, family, series_color
 
@@ -112,8 +112,10 @@ def train_size_sweep(results: dict, metric: str = "test_accuracy") -> Figure:
     ax.set_xticks(sizes, [f"{s:,}" for s in sizes])
     ax.set_xlim(sizes[0] / 1.5, sizes[-1] * 1.5)
     ax.minorticks_off()
-    ax.set_xlabel(t("train_size"))
-    ax.set_ylabel(t(metric))
+    ax.set_xlabel(t("train_size_log"))
+    ax.set_ylabel(name(metric))
+    if "accuracy" in metric or "f1" in metric:
+        accuracy_axis(ax)
     ax.set_title(t("train_size_title"))
     ax.legend(frameon=False)
     measured_note(fig, results, n)
