@@ -123,7 +123,8 @@ def accuracy_vs_params(results: dict, labels=None) -> Figure:
     ax.set_xlabel(t("trainable_params_log"))
     ax.set_ylabel(t("test_accuracy"))
     ax.set_title(t("acc_params_title"))
-    direct_labels(ax, xs, ys, [name(r["label"]) for r in rows], [color(r["label"]) for r in rows])
+    direct_labels(ax, xs, ys, [name(r["label"]) for r in rows], [color(r["label"]) for r in rows],
+                  yerr=[r["test_accuracy"]["std"] if r["test_accuracy"]["n"] > 1 else 0.0 for r in rows])
     measured_note(fig, results, _max_seeds(results))
     return fig
 

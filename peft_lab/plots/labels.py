@@ -35,13 +35,17 @@ def _axes_points(ax: plt.Axes) -> tuple[float, float]:
     return w * 72 * pos.width, h * 72 * pos.height
 
 
-def direct_labels(ax: plt.Axes, xs, ys, texts, colors, fontsize: float = 10.5) -> list:
+def direct_labels(ax: plt.Axes, xs, ys, texts, colors, fontsize: float = 10.5, yerr=None) -> list:
     """Write ``texts[i]`` beside the point (xs[i], ys[i]) in ``colors[i]``, right of it where it
-    fits, left otherwise, moved vertically until it overlaps nothing. Call it after the axes'
+    fits, left otherwise, moved vertically until it overlaps nothing -- no other label, no
+    marker and no error bar (``yerr[i]``: half-height of point i's bar). Call it after the axes'
     scales and limits are final. Returns the annotations."""
     W, H = _axes_points(ax)
     to_frac = ax.transScale + ax.transLimits
     pts = np.array([to_frac.transform((x, y)) for x, y in zip(xs, ys)]) * [W, H]
+    yerr = list(yerr) if yerr is not None else [0.0] * len(xs)
+    bars = [(px, lo[1] * H, hi[1] * H) for px, (x, y, e) in zip(pts[:, 0], zip(xs, ys, yerr)) if e
+            for lo, hi in [(to_frac.transform((x, y - e)), to_frac.transform((x, y + e)))]]
     line = 1.25 * fontsize
     placed: list[tuple[float, float, float, float]] = []   # (x0, y0, x1, y1) in points
     order = np.argsort(-pts[:, 1])                          # top first: crowds unfold downwards
@@ -52,16 +56,23 @@ def direct_labels(ax: plt.Axes, xs, ys, texts, colors, fontsize: float = 10.5) -
         right = px + GAP + w <= W
         x0 = px + GAP if right else px - GAP - w
         best = None
-        for k in range(0, 40):
-            dy = (k + 1) // 2 * line * (1 if k % 2 else -1)
-            y0 = py + dy - line / 2
-            box = (x0, y0, x0 + w, y0 + line)
-            clash = any(not (box[2] < b[0] or box[0] > b[2] or box[3] < b[1] or box[1] > b[3]) for b in placed)
-            clash = clash or any(box[0] - MARKER_RADIUS < qx < box[2] + MARKER_RADIUS and
-                                 box[1] - MARKER_RADIUS < qy < box[3] + MARKER_RADIUS
-                                 for j, (qx, qy) in enumerate(pts) if j != i)
-            if not clash and 0 <= y0 and y0 + line <= H:
-                best = (dy, box)
+        # first look nearby for a place clear of error bars too; a far-flung label is worse than
+        # one that crosses a bar, so further away only labels and markers count
+        for steps, avoid_bars in ((8, True), (40, False)):
+            for k in range(steps):
+                dy = (k + 1) // 2 * line * (1 if k % 2 else -1)
+                y0 = py + dy - line / 2
+                box = (x0, y0, x0 + w, y0 + line)
+                clash = any(not (box[2] < b[0] or box[0] > b[2] or box[3] < b[1] or box[1] > b[3]) for b in placed)
+                clash = clash or any(box[0] - MARKER_RADIUS < qx < box[2] + MARKER_RADIUS and
+                                     box[1] - MARKER_RADIUS < qy < box[3] + MARKER_RADIUS
+                                     for j, (qx, qy) in enumerate(pts) if j != i)
+                clash = clash or (avoid_bars and any(box[0] - 3 < bx < box[2] + 3 and lo < box[3] and hi > box[1]
+                                                     for bx, lo, hi in bars))
+                if not clash and 0 <= y0 and y0 + line <= H:
+                    best = (dy, box)
+                    break
+            if best is not None:
                 break
         dy, box = best if best is not None else (0.0, (x0, py - line / 2, x0 + w, py + line / 2))
         placed.append(box)
