@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 
 from ..i18n import t
 from ..methods.nf4 import nf4_levels
-from .common import accuracy_axis, figure, final_runs, log2_axis, measured_note, note
+from .common import accuracy_axis, figure, final_runs, measured_note, note
+from .sweeps import log2_axis
 from .style import MUTED, color
 
 NF4_COLOR = color("dora")   # NF4 in one dark blue everywhere (QLoRA's own light blue is too faint for thin stems)

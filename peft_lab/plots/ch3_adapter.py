@@ -17,7 +17,8 @@ from matplotlib.patches import Circle
 
 from ..experiments.analysis import summarize
 from .common import (arch_name, arrow, box, diagram_axes, figure, final_runs, human_count, measured_note,
-                     metric_bars, note, percent, sweep_figure)
+                     metric_bars, note, percent)
+from .sweeps import sweep_figure
 from .style import FROZEN, color
 
 PLACEMENTS = ("houlsby", "pfeiffer", "parallel")

@@ -18,7 +18,8 @@ from ..methods.prefix_tuning import PrefixTuningConfig
 from ..methods.prompt_tuning import PromptTuningConfig
 from ..methods.ptuning import PTuningConfig
 from ..methods.ptuning_v2 import PTuningV2Config
-from .common import arch_name, arrow, box, diagram_axes, figure, human_count, log2_axis, note, sweep_figure
+from .common import arch_name, arrow, box, diagram_axes, figure, human_count, note
+from .sweeps import log2_axis, sweep_figure
 from .style import FROZEN, color
 
 DESIGNS = ("prompt_tuning", "p_tuning", "prefix_tuning", "p_tuning_v2")
