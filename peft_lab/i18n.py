@@ -93,6 +93,7 @@ TEXT: dict[str, dict[str, str]] = {
     "largest_per_year": {"zh": "到当年为止最大的模型", "en": "Largest model released so far"},
     "name_count": {"zh": "{name}（{n}）", "en": "{name} ({n})"},
     "release_year": {"zh": "发布年份", "en": "Release year"},
+    "log_axis": {"zh": "{label}（对数坐标）", "en": "{label} (log scale)"},
     "params_log": {"zh": "参数量（对数坐标）", "en": "Parameters (log scale)"},
     "model_growth_title": {"zh": "语言模型的参数量（按发布年份）", "en": "Language-model sizes by release year"},
     "note_budget_count": {"zh": "peft_lab.budget.count，与官方检查点的参数量逐一相等",

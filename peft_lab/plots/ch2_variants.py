@@ -88,7 +88,7 @@ def dylora_curve(acc_by_rank: dict, reference: dict | None = None, reference_lab
         ax.plot(ref, [reference[b] for b in ref], marker="s", linewidth=2, linestyle="--", color=color("lora"),
                 label=t(reference_label))
     log2_axis(ax, ranks + sorted(reference or {}))
-    ax.set_xlabel(t("eval_rank"))
+    ax.set_xlabel(t("log_axis", label=t("eval_rank")))
     ax.set_ylabel(t(metric))
     if "accuracy" in metric or "f1" in metric:
         accuracy_axis(ax)

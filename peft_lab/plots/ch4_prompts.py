@@ -125,7 +125,7 @@ def param_counts(L_values=(1, 2, 4, 8, 16, 32, 64), arch="tiny", encoder_hidden_
     log2_axis(ax, L_values)
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(lambda v, _: human_count(v))
-    ax.set_xlabel(t("prefix_length"))
+    ax.set_xlabel(t("log_axis", label=t("prefix_length")))
     ax.set_ylabel(t("params_log"))   # solid: kept at inference; dashed: trained (the legend says which)
     ax.set_title(t("prompt_counts_title", arch=arch_name(arch), n=arch.n_layers, d=arch.d_model))
     ax.legend(frameon=False, fontsize=10)

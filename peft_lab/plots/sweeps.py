@@ -124,7 +124,7 @@ def sweep_figure(results: dict, x: str, x_key: str, metrics=("test_accuracy", "t
         log2_axis(ax, xs)
         if "accuracy" in metric or "f1" in metric:
             accuracy_axis(ax)
-        ax.set_xlabel(t(x_key))
+        ax.set_xlabel(t("log_axis", label=t(x_key)))
         ax.set_ylabel(name(metric))
         ax.set_title(t(title))
         if mark is not None:
