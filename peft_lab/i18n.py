@@ -187,7 +187,7 @@ TEXT: dict[str, dict[str, str]] = {
                   "en": "peft_lab.bench, {rounds} interleaved rounds; bar = median, error bars = interquartile range"},
     "latency_results_title": {"zh": "推理延迟：训练时的结构 vs 合并后",
                               "en": "Inference latency: as trained vs merged"},
-    "latency_seed_dots": {"zh": "每个随机种子的一次计时", "en": "one timing per seed"},
+    "latency_seed_dots": {"zh": "每个随机种子的一次计时", "en": "One timing per seed"},
     "latency_noise": {"zh": "；柱高 = 各种子的中位数。各次运行先后单独计时，同一配置在不同种子间最多相差 {ratio} 倍（{name}），"
                             "所以几毫秒的差别是计时噪声；合并后与基座的对比请看交错计时的 peft_lab.bench",
                       "en": "; bar = median over seeds. Runs were timed one after another, and one setting varies up to "
