@@ -85,7 +85,7 @@ TEXT: dict[str, dict[str, str]] = {
     "note_live": {"zh": "本机上刚跑的 {n} 次训练（TinyTransformer）", "en": "{n} run(s) just trained on this machine (TinyTransformer)"},
     "note_records": {"zh": "{n} 条已保存的运行记录（TinyTransformer）", "en": "{n} stored run record(s) (TinyTransformer)"},
     "note_given_values": {"zh": "调用者给出的实测值", "en": "measured values passed in by the caller"},
-    "gap_dotted": {"zh": "点线：跨过未测的取值", "en": "dotted: across values not measured"},
+    "gap_dotted": {"zh": "点线：跨过未测的取值", "en": "Dotted: across values not measured"},
     "mark_setting": {"zh": "当前 {symbol} = {value}", "en": "current {symbol} = {value}"},
     "paper_number": {"zh": "（论文报告值）", "en": " (paper figure)"},
     # ch1: motivation
