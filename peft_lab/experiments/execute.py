@@ -31,13 +31,14 @@ CURVE_POINTS = 20  # the stored loss curve: mean loss over this many equal windo
 OPTIMIZERS = {"loraplus": loraplus_optimizer}
 
 
-def scratch_model(head: str, num_labels: int) -> TinyTransformer:
+def scratch_model(head: str, num_labels: int, **shape) -> TinyTransformer:
     """The checkpoint's architecture and vocabulary with random weights, and the attention mode
-    ``load_pretrained`` uses for this head, so pretrained vs scratch differ only in the weights."""
+    ``load_pretrained`` uses for this head, so pretrained vs scratch differ only in the weights.
+    ``shape`` overrides ``ModelConfig`` fields (e.g. ``d_model=512, d_ff=2048`` for a wider twin)."""
     meta = hub.read_card()
     causal = meta.get("attention", {}).get(head, meta["model"]["causal"])
     model = TinyTransformer(ModelConfig(**{**meta["model"], "head": head, "num_labels": num_labels,
-                                           "causal": causal}))
+                                           "causal": causal, **shape}))
     model.vocab = Vocab.from_dict(meta["vocab"])
     return model.train()
 
