@@ -94,3 +94,95 @@ def test_the_committed_width_report_follows_the_schema():
     report = json.loads(path.read_text(encoding="utf-8"))
     check_width_report(report)
     assert "--widths" in report["meta"]["command"]
+
+
+# ----------------------------------------------------------------------------- B: DyLoRA at every rank
+
+from peft_lab.experiments import analysis, sweeps  # noqa: E402
+from peft_lab.experiments.runner import Spec  # noqa: E402
+
+
+def test_the_dylora_ranks_sweep_trains_dylora_once_per_seed_and_lora_at_each_rank():
+    ctx = sweeps.Context(False, api.results_dir())
+    specs = sweeps.get_sweep("dylora_ranks").build(ctx)
+    dylora = [s for s in specs if s.label == "dylora"]
+    lora = [s for s in specs if s.label == "lora"]
+    r_max = method("dylora").config.r
+    assert sorted(s.seed for s in dylora) == list(sweeps.SEEDS)
+    assert all(s.extra == {"eval_ranks": list(range(1, r_max + 1))} for s in dylora)
+    assert all(s.config == method("dylora").config.to_dict() for s in dylora)
+    assert sorted((s.config["r"], s.seed) for s in lora) == sorted(
+        (r, seed) for r in sweeps.LORA_BESIDE_DYLORA for seed in sweeps.SEEDS)
+    for s in specs:   # one recipe, the rate chosen on validation, and each spec survives the JSON round trip
+        assert (s.steps, s.batch, s.max_len, s.stage, s.kind) == (sweeps.STEPS, sweeps.BATCH, sweeps.MAX_LEN,
+                                                                  "final", "train")
+        assert s.lr == ctx.lr(method(s.label))
+        assert {k: v for k, v in s.config.items() if k not in ("r", "min_r", "use_rslora", "use_dora")} == {
+            "alpha": 16, "dropout": 0.0, "target_modules": "all-linear"}
+        assert Spec.from_record(json.loads(json.dumps(s.describe()))) == s
+    # the separately trained LoRAs are the lora_rank sweep's computations where their seeds overlap
+    rank_keys = {s.key() for s in sweeps.get_sweep("lora_rank").build(ctx)}
+    overlap = [s for s in lora if s.seed in sweeps.FEW_SEEDS]
+    assert overlap and all(s.key() in rank_keys for s in overlap)
+
+
+@pytest.fixture(scope="module")
+def quick_dylora(tmp_path_factory):
+    """The live version on a tiny budget: a few steps, a few examples."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(sweeps, "QUICK", dict(steps=4, batch=4, max_len=16, train_size=16, eval_size=24, measure=False))
+        return api.run_sweep("dylora_ranks", quick=True, progress=False)
+
+
+def test_a_quick_run_evaluates_dylora_at_every_rank_and_rank_r_is_the_trained_model(quick_dylora):
+    api.validate(quick_dylora)
+    runs = [r for r in quick_dylora["runs"] if r["label"] == "dylora"]
+    r_max = runs[0]["config"]["r"]
+    for run in runs:
+        by_rank = run["details"]["by_rank"]
+        assert list(by_rank) == [str(b) for b in range(1, r_max + 1)]
+        for scores in by_rank.values():
+            assert 0 <= scores["val_accuracy"] <= 1 and 0 <= scores["test_accuracy"] <= 1
+        # evaluated at its full rank, the cut model is the model fit evaluated
+        for metric in ("val_accuracy", "test_accuracy"):
+            assert by_rank[str(r_max)][metric] == run["metrics"][metric]
+    by = analysis.dylora_by_rank(quick_dylora)
+    assert list(by["dylora"]) == list(range(1, r_max + 1))
+    assert sorted(by["lora"]) == sorted(r["config"]["r"] for r in quick_dylora["runs"] if r["label"] == "lora")
+    assert all(s["n"] == 1 for half in by.values() for s in half.values())
+
+
+def test_dylora_by_rank_gives_mean_and_spread_over_seeds_per_rank(quick_dylora):
+    import statistics
+    dylora = next(r for r in quick_dylora["runs"] if r["label"] == "dylora")
+    lora = next(r for r in quick_dylora["runs"] if r["label"] == "lora")
+    runs, expected = [], {}
+    for seed, shift in enumerate((0.0, 0.1, 0.3)):   # three seeds, scores shifted apart
+        by_rank = {b: {**s, "test_accuracy": s["test_accuracy"] * 0.5 + shift}
+                   for b, s in dylora["details"]["by_rank"].items()}
+        runs.append({**dylora, "seed": seed, "details": {**dylora["details"], "by_rank": by_rank}})
+        runs.append({**lora, "seed": seed, "metrics": {**lora["metrics"], "test_accuracy": 0.2 + shift}})
+        for b, s in by_rank.items():
+            expected.setdefault(int(b), []).append(s["test_accuracy"])
+    by = analysis.dylora_by_rank({"meta": quick_dylora["meta"], "runs": runs})
+    for b, values in expected.items():
+        assert by["dylora"][b]["mean"] == pytest.approx(statistics.fmean(values))
+        assert by["dylora"][b]["std"] == pytest.approx(statistics.stdev(values)) and by["dylora"][b]["n"] == 3
+    r = lora["config"]["r"]
+    assert by["lora"][r]["mean"] == pytest.approx(statistics.fmean([0.2, 0.3, 0.5])) and by["lora"][r]["n"] == 3
+    assert analysis.means(by["lora"]) == {r: by["lora"][r]["mean"]}
+    with pytest.raises(ValueError, match="by_rank"):
+        analysis.dylora_by_rank({"meta": {}, "runs": [lora]})
+
+
+def test_the_committed_dylora_ranks_cover_every_rank_for_every_seed():
+    path = api.results_path("dylora_ranks")
+    if not path.exists():
+        pytest.skip("no committed results/dylora_ranks.json: python -m peft_lab.experiments dylora_ranks")
+    results = json.loads(path.read_text(encoding="utf-8"))
+    api.validate(results)
+    by = analysis.dylora_by_rank(results)
+    r_max = method("dylora").config.r
+    assert list(by["dylora"]) == list(range(1, r_max + 1))
+    assert sorted(by["lora"]) == list(sweeps.LORA_BESIDE_DYLORA)
+    assert {s["n"] for half in by.values() for s in half.values()} == {len(sweeps.SEEDS)}

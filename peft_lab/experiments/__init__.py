@@ -5,7 +5,7 @@
     python -m peft_lab.experiments lora_rank --quick
 
 Sweeps (``SWEEPS``): ``repro``, ``methods``, ``baselines``, ``lora_rank``, ``adapter_bottleneck``,
-``prefix_length``, ``train_size``, ``delta_w``, ``segmentation``. The recipe (STEPS, BATCH,
+``prefix_length``, ``train_size``, ``delta_w``, ``segmentation``, ``dylora_ranks``. The recipe (STEPS, BATCH,
 MAX_LEN, seeds) is at the top of ``sweeps.py``. Modules: ``runner`` (specs, resumable loop),
 ``execute`` (what one run computes), ``sweeps`` (the grids), ``analysis`` (summaries),
 ``spectra`` (ΔW and subspace math), ``tfidf`` (classical baseline), ``api`` (this API).
