@@ -186,3 +186,55 @@ def test_the_committed_dylora_ranks_cover_every_rank_for_every_seed():
     assert list(by["dylora"]) == list(range(1, r_max + 1))
     assert sorted(by["lora"]) == list(sweeps.LORA_BESIDE_DYLORA)
     assert {s["n"] for half in by.values() for s in half.values()} == {len(sweeps.SEEDS)}
+
+
+# ----------------------------------------------------------------------------- the figure
+
+import matplotlib  # noqa: E402
+
+matplotlib.use("Agg")
+import peft_lab as pl  # noqa: E402
+from peft_lab.plots import ch2_width  # noqa: E402
+from test_plots import glyphs_ok, texts  # noqa: E402
+
+
+def ratios_report(width_report, ratios):
+    """The measured report with its median ratios replaced (IQR kept around them)."""
+    points = [dict(p, d_model=d, ratio=r, ratio_iqr=[r - 0.05, r + 0.05]) for p, (d, r) in
+              zip(width_report["widths"] * len(ratios), ratios)]
+    return {"meta": width_report["meta"], "widths": points}
+
+
+def test_the_crossover_is_the_first_width_from_which_the_whole_iqr_stays_below_one(width_report):
+    cross = ch2_width.crossover
+    assert cross(ratios_report(width_report, [(64, 1.2), (128, 1.0), (256, 0.9), (512, 0.8)])) == 256
+    # 128's median is below 1 but its IQR reaches 1: within the noise, not yet faster
+    assert cross(ratios_report(width_report, [(64, 1.2), (128, 0.97), (256, 0.9)])) == 256
+    assert cross(ratios_report(width_report, [(64, 0.9), (128, 1.0), (256, 0.8)])) == 256   # from there on
+    assert cross(ratios_report(width_report, [(64, 0.9), (128, 0.8)])) == 64
+    assert cross(ratios_report(width_report, [(64, 1.2), (128, 0.98)])) is None
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_the_width_figure_draws_the_measured_and_flop_ratios_in_both_languages(width_report, language):
+    pl.set_language(language)
+    try:
+        fig = glyphs_ok(ch2_width.width_ratio(width_report, with_times=True))
+    finally:
+        pl.set_language("zh")
+    ax = fig.axes[0]
+    points = width_report["widths"]
+    measured = [line for line in ax.get_lines() if list(line.get_ydata()) == [p["ratio"] for p in points]]
+    assert measured, "the measured medians are drawn"
+    assert any(list(line.get_ydata()) == [p["flops_ratio"] for p in points] for line in ax.get_lines())
+    text = texts(fig)
+    assert "results/lora_width.json" in text and width_report["meta"]["command"] in text
+    assert (("实测" in text) if language == "zh" else ("Measured" in text))
+    assert all(key in ch2_width.TEXT and set(ch2_width.TEXT[key]) == {"zh", "en"} for key in ch2_width.TEXT)
+
+
+def test_the_committed_width_report_draws():
+    path = api.results_dir() / "lora_width.json"
+    if not path.exists():
+        pytest.skip("no committed results/lora_width.json")
+    glyphs_ok(ch2_width.width_ratio(json.loads(path.read_text(encoding="utf-8"))))
