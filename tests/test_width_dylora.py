@@ -193,9 +193,16 @@ def test_the_committed_dylora_ranks_cover_every_rank_for_every_seed():
 import matplotlib  # noqa: E402
 
 matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 import peft_lab as pl  # noqa: E402
 from peft_lab.plots import ch2_width  # noqa: E402
 from test_plots import glyphs_ok, texts  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def _close_figures():
+    yield
+    plt.close("all")
 
 
 def ratios_report(width_report, ratios):

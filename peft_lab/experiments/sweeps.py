@@ -255,6 +255,11 @@ def delta_w_sweep(ctx: Context) -> list[Spec]:
                  extra={"ranks": [8, 64], "alpha_over_r": 2})]
 
 
+# The LoRA specs of dylora_ranks are those of lora_rank (and, at r = 8, of methods): a run with the
+# same key is the same computation, so results/dylora_ranks.json carries the 9 that results/lora_rank.json
+# and results/methods.json already held (records marked "carried", with "carried_from"; api.carry_over
+# into the journal before the sweep ran) and computed the DyLoRA runs and LoRA r = 1, 2, 4 at seed 2.
+# Its DyLoRA runs at rank 8 repeat results/methods.json's DyLoRA accuracies exactly.
 def dylora_ranks_sweep(ctx: Context) -> list[Spec]:
     """DyLoRA (the method table's row: r_max = 8 on every linear layer) trained once per seed, then
     evaluated at every rank b = 1..r_max from the same weights (details.by_rank); beside it LoRA
