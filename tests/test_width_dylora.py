@@ -4,14 +4,23 @@ rank beside separately trained LoRAs (``python -m peft_lab.experiments dylora_ra
 Structure and properties only -- no timing assertions (a shared CI machine times anything)."""
 import json
 import math
+import statistics
 
-import pytest
+import matplotlib
 
-from peft_lab import bench
-from peft_lab.budget.flops import model_flops
-from peft_lab.budget.presets import tiny_from
-from peft_lab.experiments import api
-from peft_lab.experiments.sweeps import method
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import pytest  # noqa: E402
+from test_plots import glyphs_ok, texts  # noqa: E402
+
+import peft_lab as pl  # noqa: E402
+from peft_lab import bench  # noqa: E402
+from peft_lab.budget.flops import model_flops  # noqa: E402
+from peft_lab.budget.presets import tiny_from  # noqa: E402
+from peft_lab.experiments import analysis, api, sweeps  # noqa: E402
+from peft_lab.experiments.runner import Spec  # noqa: E402
+from peft_lab.experiments.sweeps import method  # noqa: E402
+from peft_lab.plots import ch2_width  # noqa: E402
 
 TINY = bench.Settings(batch=2, max_len=8, rounds=3, warmup=1)
 
@@ -98,9 +107,6 @@ def test_the_committed_width_report_follows_the_schema():
 
 # ----------------------------------------------------------------------------- B: DyLoRA at every rank
 
-from peft_lab.experiments import analysis, sweeps  # noqa: E402
-from peft_lab.experiments.runner import Spec  # noqa: E402
-
 
 def test_the_dylora_ranks_sweep_trains_dylora_once_per_seed_and_lora_at_each_rank():
     ctx = sweeps.Context(False, api.results_dir())
@@ -153,7 +159,6 @@ def test_a_quick_run_evaluates_dylora_at_every_rank_and_rank_r_is_the_trained_mo
 
 
 def test_dylora_by_rank_gives_mean_and_spread_over_seeds_per_rank(quick_dylora):
-    import statistics
     dylora = next(r for r in quick_dylora["runs"] if r["label"] == "dylora")
     lora = next(r for r in quick_dylora["runs"] if r["label"] == "lora")
     runs, expected = [], {}
@@ -189,14 +194,6 @@ def test_the_committed_dylora_ranks_cover_every_rank_for_every_seed():
 
 
 # ----------------------------------------------------------------------------- the figure
-
-import matplotlib  # noqa: E402
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import peft_lab as pl  # noqa: E402
-from peft_lab.plots import ch2_width  # noqa: E402
-from test_plots import glyphs_ok, texts  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
