@@ -10,11 +10,12 @@ MAX_LEN, seeds) is at the top of ``sweeps.py``. Modules: ``runner`` (specs, resu
 ``execute`` (what one run computes), ``sweeps`` (the grids), ``analysis`` (summaries),
 ``spectra`` (ΔW and subspace math), ``tfidf`` (classical baseline), ``api`` (this API).
 """
-from .analysis import chosen_lrs, energy_table, format_table, lr_search_table, select, series, summarize, value
+from .analysis import (chosen_lrs, dylora_by_rank, energy_table, format_table, lr_search_table, select, series,
+                       summarize, value)
 from .api import load_results, plan, results_dir, results_path, run_sweep, validate
 from .runner import SEARCH, Spec
 from .sweeps import BATCH, MAX_LEN, QUICK, SEEDS, STEPS, SWEEPS, method_table
 
-__all__ = ["BATCH", "MAX_LEN", "QUICK", "SEARCH", "SEEDS", "STEPS", "SWEEPS", "Spec", "chosen_lrs",
+__all__ = ["BATCH", "MAX_LEN", "QUICK", "SEARCH", "SEEDS", "STEPS", "SWEEPS", "Spec", "chosen_lrs", "dylora_by_rank",
            "energy_table", "format_table", "load_results", "lr_search_table", "method_table", "plan", "results_dir",
            "results_path", "run_sweep", "select", "series", "summarize", "validate", "value"]
