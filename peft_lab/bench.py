@@ -265,7 +265,7 @@ def main(argv: list[str] | None = None) -> int:
 
 WIDTHS = (64, 128, 256, 512, 768, 1024)   # d_model; d_ff = 4 d_model; layers, heads, vocabulary as the checkpoint
 WIDTH_METHOD = "lora"                     # the method table's LoRA row (r = 8, alpha 16, every block linear)
-WIDTH_SETTINGS = Settings(batch=8, max_len=64, rounds=15, warmup=2)   # ~5 min at 1 thread on a busy 2-core CPU
+WIDTH_SETTINGS = Settings(batch=8, max_len=64, rounds=15, warmup=2)   # ~5 min on an idle core; 15 min shared
 WIDTH_QUICK = Settings(batch=4, max_len=32, rounds=3, warmup=1)
 
 
