@@ -14,7 +14,8 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from ..i18n import get_language, t
-from .common import figure, human_count, log2_axis, note
+from .common import figure, human_count, note
+from .sweeps import log2_axis
 from .style import MUTED, color
 
 # This module's text (the shared table, peft_lab.i18n, is edited elsewhere; keys here are local).
