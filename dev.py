@@ -115,6 +115,7 @@ def already_installed(stamp: dict, stamps: list[dict]) -> bool:
 def setup(extra: str = "") -> None:
     if sys.version_info < (3, 10):
         sys.exit(f"peft_lab needs Python 3.10 or newer; this is {sys.version.split()[0]}")
+    t0 = time.perf_counter()
     stamp = _install_stamp(extra)
     if PYTHON.exists() and already_installed(stamp, _installed_stamps()):
         print(f"{VENV.name}: packages already installed for this pyproject.toml "
@@ -140,6 +141,7 @@ def setup(extra: str = "") -> None:
         raise SystemExit("pip could not install the dependencies (see its messages above)")
     current = [s for s in _installed_stamps() if s.get("pyproject_sha256") == stamp["pyproject_sha256"]]
     INSTALLED.write_text(json.dumps([*current, stamp]), encoding="utf-8")
+    print(f"{VENV.name} is ready ({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
 def health_check() -> None:
