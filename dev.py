@@ -65,6 +65,8 @@ def install_torch(platform: str, pip: Callable[[Sequence[str]], int],
 
     On Linux the CPU index is probed first (``probe(url)`` returns None when it answers, else
     the reason); when it cannot be reached, or pip fails with it, pip's default index is used.
+    The probe is the quick part (one try, ``PROBE_TIMEOUT``); once the index has answered, pip
+    keeps its usual retries, so a slow download is not abandoned for the CUDA build.
     """
     for index in torch_indexes(platform):
         if index is None:
@@ -76,7 +78,8 @@ def install_torch(platform: str, pip: Callable[[Sequence[str]], int],
                 print(f"PyTorch's CPU index {index} cannot be reached ({why}; probe took "
                       f"{time.perf_counter() - t0:.1f} s): using pip's default index instead", flush=True)
                 continue
-            args = ["install", f"torch=={TORCH_VERSION}", "--index-url", index]
+            # only torch from this index: its dependencies come with the rest, from pip's default index
+            args = ["install", f"torch=={TORCH_VERSION}", "--no-deps", "--index-url", index]
         if pip(args) == 0:
             source = index or "pip's default index"
             print(f"torch {TORCH_VERSION} installed from {source}", flush=True)

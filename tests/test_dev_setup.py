@@ -45,6 +45,7 @@ def test_linux_tries_the_cpu_index_first_and_says_so(capsys):
     assert probed and probed[0].startswith(dev.CPU_INDEX)
     assert [FakePip.index(c) for c in pip.calls] == [dev.CPU_INDEX]
     assert f"torch=={dev.TORCH_VERSION}" in pip.calls[0]
+    assert "--no-deps" in pip.calls[0], "only torch itself comes from PyTorch's index"
     assert dev.CPU_INDEX in capsys.readouterr().out
 
 
