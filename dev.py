@@ -152,7 +152,7 @@ def health_check() -> None:
     speed = [] if SPEED_MEASURED.exists() else ["--speed"]
     code = run(PYTHON, "-m", "peft_lab", *speed)
     if code != 0:
-        raise SystemExit(f"the health check found a problem (listed above); fix it and run `python3 dev.py lab` again")
+        raise SystemExit("the health check found a problem (listed above); fix it and run `python3 dev.py lab` again")
     if speed:
         SPEED_MEASURED.touch()
 
