@@ -1,6 +1,7 @@
 """Every figure draws what it is given: bars, lines and cells equal the data passed in or the
 budget's arithmetic, provenance is written on the figure, and nothing misses a glyph in Chinese
 or English. Results are small hand-built dicts in the experiments' schema (``api.validate``)."""
+import json
 import math
 import re
 import warnings
@@ -23,7 +24,7 @@ from peft_lab.experiments.runner import Spec  # noqa: E402
 from peft_lab.experiments.spectra import energy  # noqa: E402
 from peft_lab.memory import MemoryBreakdown  # noqa: E402
 from peft_lab.methods.nf4 import nf4_levels  # noqa: E402
-from peft_lab.plots import (ch1_motivation as ch1, ch2_costs, ch2_lora as ch2, ch2_variants,  # noqa: E402
+from peft_lab.plots import (ch1_motivation as ch1, ch2_costs, ch2_lora as ch2, ch2_variants, ch2_width,  # noqa: E402
                             ch3_adapter as ch3, ch4_prompts as ch4, ch5_comparison as ch5, ch6_practice as ch6)
 from peft_lab.plots.common import wrap  # noqa: E402
 from peft_lab.plots.style import color  # noqa: E402
@@ -466,6 +467,9 @@ def builders(methods_results, rank_results, delta_w_results) -> dict:
                           lambda: ch2_variants.adalora_ranks({"layers.0.q_proj": 2}, init_r=4)],
         "dylora_curve": [lambda: ch2_variants.dylora_curve({1: 0.5, 2: 0.6}, {1: 0.4, 2: 0.6})],
         "nf4_levels_plot": [ch2_variants.nf4_levels_plot],
+        "width_ratio": [lambda: ch2_width.width_ratio(json.loads(api.results_path("lora_width").read_text(encoding="utf-8"))),
+                        lambda: ch2_width.width_ratio(json.loads(api.results_path("lora_width").read_text(encoding="utf-8")),
+                                                      with_times=True)],
         "adapter_diagram": [ch3.adapter_diagram],
         "bottleneck_sweep": [lambda: ch3.bottleneck_sweep(sweep, 128, mark=16)],
         "placement_comparison": [lambda: ch3.placement_comparison(methods_results)],

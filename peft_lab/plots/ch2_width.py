@@ -20,7 +20,7 @@ from .style import MUTED, color
 
 # This module's text (the shared table, peft_lab.i18n, is edited elsewhere; keys here are local).
 TEXT = {
-    "width_title": {"zh": "LoRA 训练一步的时间相对全参数微调：模型越宽越省",
+    "width_title": {"zh": "LoRA 每步训练时间相对全参数微调，随模型宽度变化",
                     "en": "LoRA's training step relative to full fine-tuning, as the model widens"},
     "width_axis": {"zh": "模型宽度 d_model（d_ff = 4·d_model；括号内为参数量）",
                    "en": "Model width d_model (d_ff = 4·d_model; parameters in brackets)"},
@@ -34,7 +34,7 @@ TEXT = {
     "no_crossover": {"zh": "在测到的宽度内，LoRA 实测没有明显快于全参数微调",
                      "en": "In the widths measured, LoRA is not measurably faster than full fine-tuning"},
     "times_title": {"zh": "每步训练时间（中位数）", "en": "Time per training step (median)"},
-    "times_axis": {"zh": "每步时间（毫秒，对数坐标）", "en": "Time per step (ms, log scale)"},
+    "times_axis": {"zh": "每步时间（毫秒）", "en": "Time per step (ms)"},
     "note_width": {"zh": "{source}（{command}）；{layers} 层、{heads} 头，随机初始化；批量 {batch} × {tokens} 个词元，"
                          "{rounds} 轮交错计时，每轮一个比值；{threads} 个 torch 线程，{date}",
                    "en": "{source} ({command}); {layers} layers, {heads} heads, random init; batch {batch} × {tokens} "
@@ -91,7 +91,7 @@ def width_ratio(report: dict, with_times: bool = False, source: str = "results/l
     low = min(min(p["flops_ratio"] for p in points), min(p["ratio_iqr"][0] for p in points))
     high = max(1.0, max(p["ratio_iqr"][1] for p in points))
     ax.set_ylim(min(0.5, low - 0.05), high + 0.12)
-    ax.set_xlabel(_t("width_axis"))
+    ax.set_xlabel(t("log_axis", label=_t("width_axis")))
     ax.set_ylabel(_t("ratio_axis"))
     ax.set_title(_t("width_title"))
     ax.legend(frameon=False, loc="upper right")
@@ -102,8 +102,8 @@ def width_ratio(report: dict, with_times: bool = False, source: str = "results/l
                      color=color(name), label=t(name))
         log2_axis(ax2, list(d))
         ax2.set_yscale("log")
-        ax2.set_xlabel(_t("width_axis_plain"))
-        ax2.set_ylabel(_t("times_axis"))
+        ax2.set_xlabel(t("log_axis", label=_t("width_axis_plain")))
+        ax2.set_ylabel(t("log_axis", label=_t("times_axis")))
         ax2.set_title(_t("times_title"))
         ax2.legend(frameon=False)
     meta, first = report["meta"], points[0]
