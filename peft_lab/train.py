@@ -149,6 +149,10 @@ def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float =
     ``optimizer(model, lr)`` may build a custom optimizer (e.g. ``pl.loraplus_optimizer``);
     ``hooks`` add ``TrainingHook``s to those the applied method asks for. ``train_size`` and
     ``eval_size`` keep only the first examples of the (fixed, shuffled) splits, for quick runs.
+    ``measure=False`` skips memory and latency metering, ``evaluate_test=False`` the test split;
+    the result then says "not measured" for them. A run whose loss climbs far above its start,
+    or whose validation accuracy ends at chance level, warns (``pl.TrainingWarning``) with the
+    likely cause.
     """
     task_ = get_task(task)
     _check_positive("steps", steps)
