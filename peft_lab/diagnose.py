@@ -25,7 +25,7 @@ from .i18n import t
 
 RISE = 1.5          # the end of the loss curve above 1.5 x its start is no noise: the run diverges
 FLAT = 0.95         # the loss ended above 95 % of its start: it barely fell
-FEW_STEPS = 100     # fewer steps than this rarely moves a classifier far from its initialisation
+FEW_STEPS = 100     # a run this short may just have stopped early (the notebooks' live runs take a few hundred)
 NEAR = 0.02         # two accuracy points above the guess: a run that beats it by more learned something
 MIN_TARGETS = 100   # with fewer validation targets two standard errors exceed ±0.1 at p = 0.5
 DEFAULT_LR = 2e-3   # fit's default learning rate, suggested as a ceiling when lowering it
@@ -68,7 +68,7 @@ def likely_causes(history: list[dict], steps: int, lr: float, moved: bool) -> st
     elif last > FLAT * first:
         causes.append(t("cause_lr_low", lr=f"{lr:g}", first=f"{first:.3f}", last=f"{last:.3f}",
                         suggest=f"{lr * 10:g}"))
-    if (steps < FEW_STEPS and not rose) or not causes:
+    if (steps < FEW_STEPS and moved and not rose) or not causes:  # more steps help only a run that learns
         causes.append(t("cause_few_steps", steps=f"{steps:,}"))
     return t("cause_join").join(causes)
 

@@ -310,9 +310,10 @@ TEXT: dict[str, dict[str, str]] = {
     "rr_sec_per_step": {"zh": "每步训练时间", "en": "time per step"},
     "rr_ms": {"zh": "{ms} 毫秒", "en": "{ms} ms"},
     "rr_memory": {"zh": "训练内存", "en": "training memory"},
-    "rr_memory_value": {"zh": "{total} MiB（权重 {weights}，梯度 {gradients}，优化器状态 {optimizer}，激活值 {activations}）",
-                        "en": "{total} MiB (weights {weights}, gradients {gradients}, optimizer state {optimizer}, "
-                              "activations {activations})"},
+    "rr_memory_value": {"zh": "{total} MiB（权重 {weights}，梯度 {gradients}，优化器状态 {optimizer_state}，"
+                              "激活值 {activations}）",
+                        "en": "{total} MiB (weights {weights}, gradients {gradients}, "
+                              "optimizer state {optimizer_state}, activations {activations})"},
     "rr_latency": {"zh": "推理延迟", "en": "inference latency"},
     "rr_latency_value": {"zh": "{ms} 毫秒/批量", "en": "{ms} ms / batch"},
     "rr_latency_merged": {"zh": "，合并后 {ms} 毫秒", "en": ", merged {ms} ms"},
@@ -341,8 +342,8 @@ TEXT: dict[str, dict[str, str]] = {
     "cause_lr_low": {"zh": "学习率太低（lr={lr}），损失几乎没降（{first} → {last}），试试 lr={suggest}",
                      "en": "the learning rate is too low (lr={lr}; the loss barely fell, {first} -> {last}), "
                            "try lr={suggest}"},
-    "cause_few_steps": {"zh": "训练步数太少（steps={steps}），增加 steps", "en": "too few steps (steps={steps}), "
-                                                                          "train for more"},
+    "cause_few_steps": {"zh": "训练步数太少（steps={steps}），增加 steps",
+                        "en": "too few steps (steps={steps}), train for more"},
     "cause_join": {"zh": "；", "en": "; "},
 }
 

@@ -70,10 +70,8 @@ class RunResult:
         rows += [(t("rr_trainable"), t("rr_trainable_value", trainable=f"{self.trainable_params:,}",
                                        total=f"{self.total_params:,}", share=f"{100 * self.trainable_share:.2f}")),
                  (t("rr_sec_per_step"), t("rr_ms", ms=f"{self.sec_per_step * 1000:.1f}"))]
-        m = self.memory
-        rows.append((t("rr_memory"), t("rr_memory_value", total=f"{m.total / MIB:.1f}", weights=f"{m.weights / MIB:.1f}",
-                                       gradients=f"{m.gradients / MIB:.1f}", optimizer=f"{m.optimizer_state / MIB:.1f}",
-                                       activations=f"{m.activations / MIB:.1f}") if self.measured else not_measured))
+        mib = {k: f"{v / MIB:.1f}" for k, v in self.memory.to_dict().items()}
+        rows.append((t("rr_memory"), t("rr_memory_value", **mib) if self.measured else not_measured))
         latency = not_measured
         if self.measured and self.latency_ms is not None:
             latency = t("rr_latency_value", ms=f"{self.latency_ms:.2f}")

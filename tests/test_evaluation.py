@@ -57,7 +57,8 @@ def test_batched_tagging_equals_one_example_at_a_time(make_model):
 def test_batched_lm_loss_equals_the_token_weighted_mean_of_single_examples(make_model):
     model = make_model(head="lm", vocab_size=50)
     encoded, lengths = ragged(20, 50, seed=3)
-    encoded = Encoded(encoded.input_ids, encoded.attention_mask, encoded.input_ids.masked_fill(encoded.attention_mask == 0, IGNORE))
+    targets = encoded.input_ids.masked_fill(encoded.attention_mask == 0, IGNORE)  # next-token labels, as encoded
+    encoded = Encoded(encoded.input_ids, encoded.attention_mask, targets)
     alone = one_by_one(model, encoded, lengths)
     total = sum(F.cross_entropy(logits[:-1], encoded.input_ids[i, 1:L], reduction="sum")
                 for i, (logits, L) in enumerate(zip(alone, lengths.tolist())))
