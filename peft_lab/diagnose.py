@@ -3,7 +3,8 @@
 Two symptoms, each a ``TrainingWarning`` (a ``UserWarning``) in the current language:
 
 * the training loss ends far above where it started (the mean of the last quarter of the
-  logged losses > ``RISE`` x the first): the updates overshoot, so the learning rate is too high;
+  logged losses, at least ``TAIL`` of them, > ``RISE`` x the first): the updates overshoot, so
+  the learning rate is too high;
 * the validation accuracy ends at chance level ``p``, the accuracy of always guessing the
   validation set's most frequent label: at most ``NEAR`` above it (practically the same) and
   within two standard errors of it (not measurably better; with ``n`` labelled targets the
@@ -24,6 +25,7 @@ from torch import nn
 from .i18n import t
 
 RISE = 1.5          # the end of the loss curve above 1.5 x its start is no noise: the run diverges
+TAIL = 5            # the end of the curve is the mean of at least this many steps' losses
 FLAT = 0.95         # the loss ended above 95 % of its start: it barely fell
 FEW_STEPS = 100     # a run this short may just have stopped early (the notebooks' live runs take a few hundred)
 NEAR = 0.02         # two accuracy points above the guess: a run that beats it by more learned something
@@ -41,11 +43,12 @@ def parameter_fingerprint(model: nn.Module) -> float:
     return sum(float(p.detach().double().square().sum()) for p in model.parameters() if p.requires_grad)
 
 
-def loss_ends(history: list[dict]) -> tuple[float, float]:
-    """(first logged loss, mean of the last quarter of the logged losses)."""
+def loss_ends(history: list[dict]) -> tuple[float, float, int]:
+    """(first logged loss, mean of the last quarter of the logged losses -- at least ``TAIL`` of
+    them, as one small batch's loss is noisy --, how many that mean took)."""
     losses = [h["loss"] for h in history]
-    tail = losses[-max(1, len(losses) // 4):]
-    return losses[0], sum(tail) / len(tail)
+    tail = losses[-max(TAIL, len(losses) // 4):]
+    return losses[0], sum(tail) / len(tail), len(tail)
 
 
 def at_chance(accuracy: float, chance: float, n: int) -> bool:
@@ -58,7 +61,7 @@ def at_chance(accuracy: float, chance: float, n: int) -> bool:
 
 def likely_causes(history: list[dict], steps: int, lr: float, moved: bool) -> str:
     """The probable reasons a run ended at chance, most likely first, in plain words."""
-    first, last = loss_ends(history)
+    first, last, _ = loss_ends(history)
     causes, rose = [], last > first
     if rose:  # more steps would not help: every step made it worse
         causes.append(t("cause_lr_high", lr=f"{lr:g}", first=f"{first:.3f}", last=f"{last:.3f}",
@@ -76,9 +79,9 @@ def likely_causes(history: list[dict], steps: int, lr: float, moved: bool) -> st
 def warn_if_failed(history: list[dict], lr: float, steps: int, val_accuracy: float | None,
                    chance: float, n: int, moved: bool) -> None:
     """Issue a ``TrainingWarning`` for each failure symptom the finished run shows."""
-    first, last = loss_ends(history)
+    first, last, k = loss_ends(history)
     if not (math.isfinite(last) and last <= RISE * first):
-        warnings.warn(t("warn_loss_rose", first=f"{first:.3f}", last=f"{last:.3f}", rise=f"{RISE:g}",
+        warnings.warn(t("warn_loss_rose", first=f"{first:.3f}", last=f"{last:.3f}", k=k, rise=f"{RISE:g}",
                         lr=f"{lr:g}", suggest=f"{min(lr / 10, DEFAULT_LR):g}"), TrainingWarning, stacklevel=2)
     if val_accuracy is not None and at_chance(val_accuracy, chance, n):
         warnings.warn(t("warn_chance", accuracy=f"{100 * val_accuracy:.1f}", chance=f"{100 * chance:.1f}", n=f"{n:,}",

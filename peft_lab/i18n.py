@@ -322,11 +322,11 @@ TEXT: dict[str, dict[str, str]] = {
     "fit_evaluating_test": {"zh": "评估测试集…", "en": "evaluating on test…"},
     "fit_timing": {"zh": "测推理延迟…", "en": "timing inference…"},
     "fit_done": {"zh": "完成", "en": "done"},
-    "warn_loss_rose": {"zh": "训练损失从第一步的 {first} 升到了最后的 {last}（超过 {rise} 倍）：训练在发散，"
+    "warn_loss_rose": {"zh": "训练损失从第一步的 {first} 升到了最后 {k} 步平均 {last}（超过 {rise} 倍）：训练在发散，"
                              "没有在学习。最可能的原因：学习率太高（lr={lr}）。试试 lr={suggest} 或更小。",
-                       "en": "the training loss rose from {first} at the first step to {last} at the end (more than "
-                             "{rise}x): training diverged instead of learning. Likely cause: the learning rate is too "
-                             "high (lr={lr}); try lr={suggest} or lower."},
+                       "en": "the training loss rose from {first} at the first step to {last} on average over the "
+                             "last {k} steps (more than {rise}x): training diverged instead of learning. Likely "
+                             "cause: the learning rate is too high (lr={lr}); try lr={suggest} or lower."},
     "warn_chance": {"zh": "验证集准确率 {accuracy} % 与机会水平 {chance} %（总是猜验证集中最常见的标签，"
                           "{n} 个验证目标）几乎相同：模型几乎什么也没学到。可能的原因：{causes}",
                     "en": "validation accuracy {accuracy} % is no better than chance level {chance} % (always "

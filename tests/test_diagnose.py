@@ -52,10 +52,12 @@ def test_the_likely_cause_is_read_off_the_loss_curve(losses, steps, moved, cause
 
 def test_a_rising_loss_warns_even_when_accuracy_is_fine():
     with pytest.warns(pl.TrainingWarning, match="lr=0.0002"):
-        diagnose.warn_if_failed(curve([0.7, 0.8, 1.2, 1.3]), 2e-3, 300, 0.9, 0.5, 1000, True)
+        diagnose.warn_if_failed(curve([0.7, 0.8, 1.2, 1.3, 1.4, 1.5]), 2e-3, 300, 0.9, 0.5, 1000, True)
     with warnings.catch_warnings():
         warnings.simplefilter("error", pl.TrainingWarning)
         diagnose.warn_if_failed(curve([0.7, 0.8, 0.9, 1.0]), 2e-3, 300, 0.9, 0.5, 1000, True)  # < 1.5x: noise
+        one_bad_batch = curve([0.7, 0.5, 0.4, 0.3, 0.3, 0.3, 1.2])  # the end is a mean, not one noisy batch
+        diagnose.warn_if_failed(one_bad_batch, 2e-3, 300, 0.9, 0.5, 1000, True)
 
 
 def test_lr_10_warns_that_the_learning_rate_is_too_high():
