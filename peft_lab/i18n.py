@@ -85,7 +85,7 @@ TEXT: dict[str, dict[str, str]] = {
     "note_live": {"zh": "本机上刚跑的 {n} 次训练（TinyTransformer）", "en": "{n} run(s) just trained on this machine (TinyTransformer)"},
     "note_records": {"zh": "{n} 条已保存的运行记录（TinyTransformer）", "en": "{n} stored run record(s) (TinyTransformer)"},
     "note_given_values": {"zh": "调用者给出的实测值", "en": "measured values passed in by the caller"},
-    "gap_dotted": {"zh": "点线：跨过未测的取值", "en": "dotted: across values not measured"},
+    "gap_dotted": {"zh": "点线：跨过未测的取值", "en": "Dotted: across values not measured"},
     "mark_setting": {"zh": "当前 {symbol} = {value}", "en": "current {symbol} = {value}"},
     "paper_number": {"zh": "（论文报告值）", "en": " (paper figure)"},
     # ch1: motivation
@@ -93,6 +93,7 @@ TEXT: dict[str, dict[str, str]] = {
     "largest_per_year": {"zh": "到当年为止最大的模型", "en": "Largest model released so far"},
     "name_count": {"zh": "{name}（{n}）", "en": "{name} ({n})"},
     "release_year": {"zh": "发布年份", "en": "Release year"},
+    "log_axis": {"zh": "{label}（对数坐标）", "en": "{label} (log scale)"},
     "params_log": {"zh": "参数量（对数坐标）", "en": "Parameters (log scale)"},
     "model_growth_title": {"zh": "语言模型的参数量（按发布年份）", "en": "Language-model sizes by release year"},
     "note_budget_count": {"zh": "peft_lab.budget.count，与官方检查点的参数量逐一相等",
@@ -186,7 +187,7 @@ TEXT: dict[str, dict[str, str]] = {
                   "en": "peft_lab.bench, {rounds} interleaved rounds; bar = median, error bars = interquartile range"},
     "latency_results_title": {"zh": "推理延迟：训练时的结构 vs 合并后",
                               "en": "Inference latency: as trained vs merged"},
-    "latency_seed_dots": {"zh": "每个随机种子的一次计时", "en": "one timing per seed"},
+    "latency_seed_dots": {"zh": "每个随机种子的一次计时", "en": "One timing per seed"},
     "latency_noise": {"zh": "；柱高 = 各种子的中位数。各次运行先后单独计时，同一配置在不同种子间最多相差 {ratio} 倍（{name}），"
                             "所以几毫秒的差别是计时噪声；合并后与基座的对比请看交错计时的 peft_lab.bench",
                       "en": "; bar = median over seeds. Runs were timed one after another, and one setting varies up to "
@@ -224,8 +225,8 @@ TEXT: dict[str, dict[str, str]] = {
     "ffn_box": {"zh": "前馈网络（up → down）", "en": "FFN (up → down)"},
     "adapter_box": {"zh": "适配器 d→{m}→d", "en": "Adapter d→{m}→d"},
     "block_out": {"zh": "输出（下一层）", "en": "Output (next block)"},
-    "adapter_counts": {"zh": "每层 {n} 个适配器；{arch} 上共 {params} 个可训练参数（不含分类头）",
-                      "en": "adapters per layer: {n}; {params} trainable on {arch} (head not counted)"},
+    "adapter_counts": {"zh": "每层 {n} 个适配器\n{arch} 上共 {params} 个可训练参数（不含分类头）",
+                       "en": "adapters per layer: {n}\n{params} trainable on {arch} (head not counted)"},
     "note_adapter_counts": {"zh": "peft_lab.budget.count；每个适配器 2dm + d + m 个参数；灰色 = 冻结，虚线 = 残差连接；×s：并行适配器的输出乘以缩放系数 s",
                            "en": "peft_lab.budget.count; 2dm + d + m per adapter; grey = frozen, dashed = residual; ×s: the parallel adapter's output is multiplied by a scale s"},
     "advice_band": {"zh": "教材建议 d/16 至 d/4", "en": "Chapter's advice d/16 to d/4"},

@@ -33,10 +33,10 @@ from peft_lab.recommend import metric_table, normalise  # noqa: E402
 # ----------------------------------------------------------------------------- synthetic results
 
 def record(label, method="lora", config=None, seed=0, stage="final", variant="", train_size=None, kind="train",
-           lr=1e-3, status="ok", details=None, **metrics):
+           lr=1e-3, status="ok", details=None, init="pretrained", **metrics):
     """One run record: a Spec's fields plus status, metrics (every schema field) and details."""
     spec = Spec(label=label, method=method, config=config or {}, seed=seed, lr=lr, steps=10, stage=stage,
-                variant=variant, train_size=train_size, kind=kind)
+                variant=variant, train_size=train_size, kind=kind, init=init)
     full = {f: None for f in api.METRIC_FIELDS} | {"test_accuracy": 0.8, "val_accuracy": 0.8,
                                                     "trainable_params": 1000, "total_params": 100_000,
                                                     "sec_per_step": 0.1, "adapter_bytes": 4000} | metrics
@@ -492,7 +492,11 @@ def test_every_plotting_function_renders_in_both_languages(language, methods_res
     for fname, calls in build.items():
         for call in calls:
             fig = glyphs_ok(call(), layout=language == "zh")   # layout once: the Chinese pass
-            assert fig.texts or fig.get_supxlabel() or fname in ("",), fname
+            assert fig.get_supxlabel(), f"{fname} has no provenance footer"
+            for ax in fig.axes:                               # a log axis says so in its label
+                for scale, label in ((ax.get_xscale(), ax.get_xlabel()), (ax.get_yscale(), ax.get_ylabel())):
+                    if scale == "log" and label:
+                        assert pl.i18n.t("log_axis", label="") in label, (fname, label)
             if language == "en":
                 cjk = [ch for ch in texts(fig) if "\u2e80" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef"]
                 assert not cjk, (fname, texts(fig))
@@ -500,13 +504,19 @@ def test_every_plotting_function_renders_in_both_languages(language, methods_res
 
 
 def footer(fig) -> str:
-    return fig.get_supxlabel().replace("\n", "")
+    """The provenance line(s) without the wrapping: whitespace removed (compare with ``squash``)."""
+    return squash(fig.get_supxlabel())
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s", "", text)
 
 
 def test_figures_from_results_say_their_recipe_in_the_footer(methods_results, rank_results):
     """Steps, characters per example and seeds come from the runs drawn, so a learner whose own
     run differs can see why. ``record`` runs are 10 steps of 128 characters, seeds 0-2."""
-    recipe = [pl.i18n.t("recipe_steps", v="10"), pl.i18n.t("recipe_chars", v="128"), pl.i18n.t("recipe_seeds", v="0–2")]
+    recipe = [squash(pl.i18n.t(key, v=v)) for key, v in (("recipe_steps", "10"), ("recipe_chars", "128"),
+                                                         ("recipe_seeds", "0–2"))]
     figures = {"heatmap": ch5.heatmap(methods_results), "radar": ch5.radar(methods_results),
                "accuracy_vs_params": ch5.accuracy_vs_params(methods_results),
                "latency_bars": ch2_costs.latency_bars(methods_results),
@@ -517,21 +527,21 @@ def test_figures_from_results_say_their_recipe_in_the_footer(methods_results, ra
         seeds = recipe if fname != "measured_memory" else recipe[:2]   # measured_memory: one run per method
         assert all(part in footer(fig) for part in seeds), (fname, footer(fig))
     fig = ch2.rank_sweep(rank_results)                                   # seeds 0 and 1
-    assert pl.i18n.t("recipe_seeds", v=pl.i18n.t("seq_sep").join(["0", "1"])) in footer(fig)
+    assert squash(pl.i18n.t("recipe_seeds", v=pl.i18n.t("seq_sep").join(["0", "1"]))) in footer(fig)
     assert "results/test.json" in footer(fig)                            # the file the numbers come from
     long = results([record("full", seed=0) | {"steps": 1300, "max_len": 256}, record("full", seed=1)])
-    assert pl.i18n.t("recipe_chars", v=pl.i18n.t("seq_sep").join(["128", "256"])) in footer(ch5.heatmap(long))
+    assert squash(pl.i18n.t("recipe_chars", v=pl.i18n.t("seq_sep").join(["128", "256"]))) in footer(ch5.heatmap(long))
 
 
 def test_training_curves_say_where_the_runs_come_from():
     run = pl.RunResult("lora", {}, "sentiment", 3, 40, 1e-3, {}, 10, 100, 0.1, 1.0,
                        history=[{"step": 0, "loss": 1.0}, {"step": 1, "loss": 0.5}])
     live = footer(ch6.training_curves([run]))
-    assert pl.i18n.t("note_live", n=1) in live and pl.i18n.t("recipe_steps", v="40") in live
+    assert squash(pl.i18n.t("note_live", n=1)) in live and squash(pl.i18n.t("recipe_steps", v="40")) in live
     stored = footer(ch6.training_curves([record("lora", details={"loss_curve": [[0, 1.0], [1, 0.9]]})]))
-    assert pl.i18n.t("note_records", n=1) in stored and pl.i18n.t("note_live", n=1) not in stored
+    assert squash(pl.i18n.t("note_records", n=1)) in stored and squash(pl.i18n.t("note_live", n=1)) not in stored
     given = footer(ch6.training_curves([[1.0, 0.5]]))
-    assert pl.i18n.t("note_given_values") in given
+    assert squash(pl.i18n.t("note_given_values")) in given
 
 
 def test_radar_defaults_to_a_few_methods_and_refuses_too_many(methods_results):
@@ -552,3 +562,62 @@ def test_both_languages_fill_the_same_fields_and_notes_wrap_to_the_figure():
     lines = wrap(text, 60).split("\n")
     assert "".join(lines).replace(" ", "") == text.replace(" ", "")      # nothing lost
     assert all(sum(2 if ord(c) > 0x2E80 else 1 for c in line) <= 60 for line in lines)
+
+
+def test_latency_from_results_shows_each_seed_and_says_the_spread_is_noise(methods_results):
+    fig = ch2_costs.latency_bars(methods_results)
+    ax = fig.axes[0]
+    dots = [l for l in ax.get_lines() if l.get_marker() == "o"]
+    assert sum(len(l.get_xdata()) for l in dots) == 3 * len(METHODS) + 3     # every seed's timing (+ LoRA merged)
+    lora = next(b for b in ax.patches if b.get_width() > 0 and not b.get_hatch() and
+                matplotlib.colors.same_color(b.get_facecolor(), color("lora")))
+    assert lora.get_width() == 5.0                                          # merged: the median of 4, 5, 6
+    # the largest spread between seeds of one setting, computed from the data: LoRA merged, 6 / 4
+    assert squash(pl.i18n.t("latency_noise", ratio="1.50", name=pl.i18n.t("lora"))) in footer(fig)
+    runs = [record("qlora", latency_ms=9.0), record("full", latency_ms=8.0)]
+    assert squash(pl.i18n.t("latency_not_merged", names=pl.i18n.t("qlora"))) in footer(ch2_costs.latency_bars(results(runs)))
+
+
+def test_lr_search_draws_one_panel_per_family_on_one_scale():
+    runs = [record(label, method=label, stage="lr_search", lr=lr, init=init, val_accuracy=0.6 + lr)
+            for label in ("full", "lora", "dora", "prompt_tuning") for lr in (0.01, 0.1)
+            for init in (("pretrained", "scratch") if label == "full" else ("pretrained",))]
+    runs += [record(label, method=label, lr=0.1, init=init) for label in ("full", "lora", "dora", "prompt_tuning")
+             for init in (("pretrained", "scratch") if label == "full" else ("pretrained",))]
+    fig = glyphs_ok(ch6.lr_search(results(runs)))
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == [pl.i18n.t(f) for f in ("family_baselines", "family_lora",
+                                                                        "family_prompt")]
+    assert len({ax.get_ylim() for ax in panels}) == 1                        # one y scale to compare across
+    full, scratch = [l for l in panels[0].get_lines() if len(l.get_xdata()) == 2]
+    assert scratch.get_label() == pl.i18n.t("init_scratch", name=pl.i18n.t("full"))
+    assert scratch.get_linestyle() == "--" and full.get_linestyle() != "--"
+    assert "scratch" not in texts(fig)                                        # no English key in Chinese text
+    assert panels[0].yaxis.get_major_formatter()(0.75, 0) == "75%"
+
+
+def test_accuracy_vs_params_names_every_point_once_without_a_legend(methods_results):
+    fig = ch5.accuracy_vs_params(methods_results, labels=METHODS)
+    ax = fig.axes[0]
+    assert ax.get_legend() is None and not fig.legends
+    names = [a.get_text() for a in ax.texts]
+    assert sorted(names) == sorted(pl.i18n.t(m) for m in METHODS)
+    for c, label in zip(ax.containers, METHODS):                              # one colour per method, suite-wide
+        assert matplotlib.colors.same_color(c.lines[0].get_color(), color(label))
+
+
+def test_heatmap_uses_a_colour_blind_safe_map(methods_results):
+    mesh = next(c for c in ch5.heatmap(methods_results).axes[0].collections if isinstance(c, QuadMesh))
+    assert mesh.get_cmap().name in ("viridis", "cividis", "magma", "inferno", "plasma")   # no red-green map
+
+
+def test_chinese_wording_follows_the_glossary():
+    """d2l-zh terms (词元, 批量), full-width brackets in Chinese text, one name for training memory;
+    parentheses directly after a Latin symbol are notation (r(d+k), φ(i, j)) and stay."""
+    for key, entry in pl.i18n.TEXT.items():
+        zh = re.sub(r"\{\w+\}", "", entry["zh"])                              # format fields are not text
+        assert not re.search(r"(^|[\s\u4e00-\u9fff，：；])\(", zh), (key, zh)       # a Chinese bracket is （）
+        assert not re.search(r"token|batch|显存", zh, re.I), (key, zh)
+        assert "内存" not in zh or "训练内存" in zh or key.startswith("w_"), (key, zh)
+    for key in ("prefix_length", "length_accuracy_title", "length_params_title"):
+        assert "虚拟词元数 L" in pl.i18n.TEXT[key]["zh"]                      # one name for L

@@ -12,6 +12,9 @@ returns a ``matplotlib.figure.Figure``; none calls ``show()`` or writes files. T
     ch4_prompts      where_vectors_go, prefix_length_sweep, param_counts
     ch5_comparison   heatmap, radar, accuracy_vs_params   (ranking: peft_lab.recommend)
     ch6_practice     training_curves, train_size_sweep, lr_search
+
+Shared helpers: common (layout, provenance and recipe notes, units), sweeps (measured sweeps,
+the reader's setting marked on them), labels (names written beside points), style (palette, font).
 """
 from .style import PALETTE, apply_style, color, register_cjk_font
 

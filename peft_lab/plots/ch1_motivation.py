@@ -22,16 +22,15 @@ GPT-4's size was never published; the "1.8 T" the source chapter plots is a rumo
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator
 
 from .. import budget
 from ..i18n import t
-from .labels import direct_labels
 from .common import (arch_name, figure, final_runs, human_bytes, human_count, live_note, measured_note, name,
-                     note, stacked_bars, value_labels)
+                     note, stacked_bars)
+from .labels import direct_labels
 from .style import PART_COLORS, color, series_color
 
 # preset -> release year of the checkpoint (display names: common.ARCH_NAMES)

@@ -13,7 +13,8 @@ from matplotlib.patches import Rectangle
 
 from ..experiments.analysis import energy_table
 from ..i18n import t
-from .common import figure, final_runs, measured_note, note, pct, sweep_figure, value_labels
+from .common import figure, final_runs, measured_note, note, pct, value_labels
+from .sweeps import sweep_figure
 from .style import MUTED, color, series_color
 
 # the rank sweep's variants -> language-table key (also their palette key)

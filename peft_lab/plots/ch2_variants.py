@@ -17,7 +17,8 @@ from matplotlib.figure import Figure
 
 from ..i18n import t
 from ..methods.nf4 import nf4_levels
-from .common import accuracy_axis, figure, final_runs, log2_axis, measured_note, note
+from .common import accuracy_axis, figure, final_runs, measured_note, note
+from .sweeps import log2_axis
 from .style import MUTED, color
 
 NF4_COLOR = color("dora")   # NF4 in one dark blue everywhere (QLoRA's own light blue is too faint for thin stems)
@@ -87,7 +88,7 @@ def dylora_curve(acc_by_rank: dict, reference: dict | None = None, reference_lab
         ax.plot(ref, [reference[b] for b in ref], marker="s", linewidth=2, linestyle="--", color=color("lora"),
                 label=t(reference_label))
     log2_axis(ax, ranks + sorted(reference or {}))
-    ax.set_xlabel(t("eval_rank"))
+    ax.set_xlabel(t("log_axis", label=t("eval_rank")))
     ax.set_ylabel(t(metric))
     if "accuracy" in metric or "f1" in metric:
         accuracy_axis(ax)

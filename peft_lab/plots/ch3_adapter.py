@@ -17,7 +17,8 @@ from matplotlib.patches import Circle
 
 from ..experiments.analysis import summarize
 from .common import (arch_name, arrow, box, diagram_axes, figure, final_runs, human_count, measured_note,
-                     metric_bars, note, percent, sweep_figure)
+                     metric_bars, note, percent)
+from .sweeps import sweep_figure
 from .style import FROZEN, color
 
 PLACEMENTS = ("houlsby", "pfeiffer", "parallel")
@@ -92,7 +93,7 @@ def adapter_diagram(placement: str | None = None, arch="tiny", bottleneck: int =
     for p in placements:
         if p not in PLACEMENTS:
             raise ValueError(f"placement={p!r} is not one of {PLACEMENTS}")
-    fig, axes = figure(ncols=len(placements), width=4.6 * len(placements), height=7.2)
+    fig, axes = figure(ncols=len(placements), width=5.0 * len(placements), height=7.4)
     axes = np.atleast_1d(axes)
     shown = arch_name(arch)
     for ax, p in zip(axes, placements):

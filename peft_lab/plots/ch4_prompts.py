@@ -18,7 +18,8 @@ from ..methods.prefix_tuning import PrefixTuningConfig
 from ..methods.prompt_tuning import PromptTuningConfig
 from ..methods.ptuning import PTuningConfig
 from ..methods.ptuning_v2 import PTuningV2Config
-from .common import arch_name, arrow, box, diagram_axes, figure, human_count, log2_axis, note, sweep_figure
+from .common import arch_name, arrow, box, diagram_axes, figure, human_count, note
+from .sweeps import log2_axis, sweep_figure
 from .style import FROZEN, color
 
 DESIGNS = ("prompt_tuning", "p_tuning", "prefix_tuning", "p_tuning_v2")
@@ -124,7 +125,7 @@ def param_counts(L_values=(1, 2, 4, 8, 16, 32, 64), arch="tiny", encoder_hidden_
     log2_axis(ax, L_values)
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(lambda v, _: human_count(v))
-    ax.set_xlabel(t("prefix_length"))
+    ax.set_xlabel(t("log_axis", label=t("prefix_length")))
     ax.set_ylabel(t("params_log"))   # solid: kept at inference; dashed: trained (the legend says which)
     ax.set_title(t("prompt_counts_title", arch=arch_name(arch), n=arch.n_layers, d=arch.d_model))
     ax.legend(frameon=False, fontsize=10)

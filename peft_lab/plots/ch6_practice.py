@@ -15,8 +15,8 @@ from matplotlib.ticker import MaxNLocator
 
 from ..experiments.analysis import lr_search_table
 from ..i18n import t
-from .common import (LINESTYLES, MARKERS, accuracy_axis, figure, finite, live_note, measured_note, metric_axis, name, note,
-                     series_lines, wrap)
+from .common import accuracy_axis, figure, finite, live_note, measured_note, metric_axis, name, note, wrap
+from .sweeps import LINESTYLES, MARKERS, series_lines
 from .style import FAMILIES, PALETTE, color, family, series_color
 
 
