@@ -110,7 +110,8 @@ def check(answer: Any, expected: Any, what: str = "", rel: float = 1e-6, abs_: f
 def check_function(fn: Callable, reference: Callable, cases: Iterable[tuple], what: str = "",
                    rel: float = 1e-6) -> bool:
     """Call the learner's ``fn`` and the ``reference`` on every argument tuple in ``cases``;
-    report the first case where they differ (or the error ``fn`` raised)."""
+    report the first case where they differ (or the error ``fn`` raised). A ``fn`` that still
+    returns the placeholder ``...`` is told to fill it in."""
     label = f"{what}：" if what else ""
     cases = list(cases)
     for args in cases:
@@ -119,6 +120,9 @@ def check_function(fn: Callable, reference: Callable, cases: Iterable[tuple], wh
             got = fn(*args)
         except Exception as e:  # noqa: BLE001 - the learner's code may raise anything: report it
             print(f"✗ {label}{_call(fn, args)} 抛出了 {type(e).__name__}: {e}")
+            return False
+        if got is ...:   # the exercise's placeholder body ``return ...``: not an answer yet
+            print(f"… {label}把 {getattr(fn, '__name__', '函数')} 里的 `...` 换成你的代码再运行这个单元。")
             return False
         if not _close(got, want, rel, 0.0):
             print(f"✗ {label}{_call(fn, args)} 返回 {_fmt(got)}，应为 {_fmt(want)}。")

@@ -204,14 +204,23 @@ def rank_explorer(d: int = 128, k: int = 128, r: int = 8, alpha: float = 16, fig
                      (lambda r, alpha, d, k: lora_diagram(d, k, r)) if figure else None)
 
 
-def bottleneck_explorer(arch="tiny", m: int = 32):
-    """A slider for the bottleneck m and a placement choice: adapter parameters on ``arch``."""
+def bottleneck_explorer(arch="tiny", m: int = 32, sweep: dict | None = None):
+    """A slider for the bottleneck m and a placement choice: adapter parameters on ``arch``. With
+    ``sweep`` (the ``adapter_bottleneck`` results, measured on the tiny model) its accuracy and parameter
+    curves are drawn below with the slider's m marked (``plots.ch3_adapter.bottleneck_sweep(..., mark=m)``)."""
     import ipywidgets as w
     d = budget.get(arch).d_model
     controls = {"m": _slider("bottleneck", m, 1, d - 1),
                 "placement": w.Dropdown(options=["houlsby", "pfeiffer", "parallel"], value="houlsby",
                                         description=t("w_placement"))}
-    return _explorer(controls, lambda m, placement: render_bottleneck(bottleneck_view(m, arch, placement)))
+    figure = None
+    if sweep is not None:
+        from .plots.ch3_adapter import bottleneck_sweep
+        sweep_d = budget.get("tiny").d_model   # the sweeps in results/ train the shipped tiny model
+
+        def figure(m, placement):   # the sweep measured Houlsby adapters: the mark shows where m sits on it
+            return bottleneck_sweep(sweep, d_model=sweep_d, mark=m)
+    return _explorer(controls, lambda m, placement: render_bottleneck(bottleneck_view(m, arch, placement)), figure)
 
 
 def prefix_explorer(arch="tiny", L: int = 16, encoder_hidden_size: int = 128):
