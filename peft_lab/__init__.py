@@ -25,7 +25,7 @@ from .methods.ptuning_v2 import PTuningV2Config
 from .methods.qlora import QLoRAConfig
 from .methods.soft_prompt import fold
 from .model import ModelConfig, TinyTransformer, VirtualTokens
-from .train import RunResult, TrainingHook, fit, set_seed
+from .train import RunResult, TrainingHook, TrainingWarning, fit, set_seed
 
 __version__ = "0.1.0"
 
@@ -36,5 +36,6 @@ __all__ = [
     "FullFineTuningConfig", "HeadOnlyConfig", "BitFitConfig", "LoRAConfig", "DyLoRAConfig", "AdaLoRAConfig",
     "QLoRAConfig", "AdapterConfig", "PromptTuningConfig", "PTuningConfig", "PrefixTuningConfig",
     "PTuningV2Config", "IA3Config",
-    "ModelConfig", "TinyTransformer", "VirtualTokens", "RunResult", "TrainingHook", "fit", "set_seed",
+    "ModelConfig", "TinyTransformer", "VirtualTokens", "RunResult", "TrainingHook", "TrainingWarning", "fit",
+    "set_seed",
 ]

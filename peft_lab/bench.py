@@ -3,6 +3,7 @@
     python -m peft_lab.bench                 # about 3 minutes on a 2-core CPU
     python -m peft_lab.bench --quick         # a few seconds: small batch, few rounds
     python -m peft_lab.bench --json bench.json   # --overwrite to replace it
+    python -m peft_lab.bench --fit-overhead  # what pl.fit costs besides its training steps
 
 Every number is a ratio to a reference measured in the same run -- training step time relative
 to full fine-tuning (same batch), inference latency relative to the base model, peft_lab's LoRA
@@ -204,6 +205,56 @@ def run(quick: bool = False, make: Callable[[], nn.Module] | None = None, batch=
     return report
 
 
+# ----------------------------------------------------------------------------- fit's fixed cost
+
+FIT_MODES = {"default metrics": {}, "measure=False, evaluate_test=False": {"measure": False, "evaluate_test": False}}
+
+
+def timed_fit(steps: int, **kwargs) -> dict[str, float]:
+    """One LoRA (r=8 on q_proj, v_proj) ``pl.fit`` from the shipped checkpoint, default recipe:
+    total seconds of the call, its training loop (``RunResult.train_seconds``) and the rest --
+    encoding, evaluation and metering, the fixed cost a learner waits for whatever ``steps`` is."""
+    from . import fit
+    from .hub import load_pretrained
+    set_seed(0)
+    model = methods.apply(load_pretrained("cls", 2), methods.LoRAConfig(r=8, alpha=16))
+    t0 = time.perf_counter()
+    result = fit(model, "sentiment", steps, progress=False, **kwargs)
+    total = time.perf_counter() - t0
+    return {"total": total, "training": result.train_seconds, "fixed": total - result.train_seconds}
+
+
+def fit_overhead(repeats: int = 3, steps: int = 20) -> dict:
+    """Time ``fit`` in each of ``FIT_MODES``, ``repeats`` times round-robin; median and range per part.
+
+    The process's first fit also reads and encodes the corpus (cached afterwards), so it is
+    reported apart as ``first``."""
+    first = timed_fit(steps)
+    runs: dict[str, list[dict]] = {name: [] for name in FIT_MODES}
+    interleaved({name: (lambda name=name: runs[name].append(timed_fit(steps, **FIT_MODES[name])))
+                 for name in FIT_MODES}, repeats, warmup=0)
+    rows = {name: {part: {"median": statistics.median(r[part] for r in rs), "min": min(r[part] for r in rs),
+                          "max": max(r[part] for r in rs)} for part in ("total", "training", "fixed")}
+            for name, rs in runs.items()}
+    return {"first": first, "rows": rows, "meta": {"steps": steps, "repeats": repeats,
+                                                    "threads": torch.get_num_threads()}}
+
+
+def format_fit_overhead(report: dict) -> str:
+    m = report["meta"]
+    lines = [f"{m['steps']}-step LoRA fit (r=8 on q_proj, v_proj; fit's default batch, max_len, splits), "
+             f"torch threads {m['threads']}", f"seconds; median of {m['repeats']} [min-max], modes interleaved",
+             f"  {'':<36} {'total':>16} {'training':>16} {'fixed cost':>16}"]
+    first = report["first"]
+    lines.append(f"  {'first fit (also reads the corpus)':<36} " +
+                 " ".join(f"{first[p]:16.2f}" for p in ("total", "training", "fixed")))
+    for name, row in report["rows"].items():
+        lines.append(f"  {name:<36} " + " ".join(
+            f"{row[p]['median']:6.2f} [{row[p]['min']:.2f}-{row[p]['max']:.2f}]".rjust(16)
+            for p in ("total", "training", "fixed")))
+    return "\n".join(lines)
+
+
 def format_report(report: dict) -> str:
     titles = {"training_step": "training step, relative to full fine-tuning (same batch)",
               "inference": "inference latency, relative to the base model",
@@ -230,6 +281,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=str, default=None, metavar="PATH", help="also save the report as JSON")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--no-hf", action="store_true", help="skip the comparison with HF PEFT")
+    p.add_argument("--fit-overhead", action="store_true",
+                   help="instead: total, training and fixed seconds of a 20-step LoRA pl.fit")
+    p.add_argument("--repeats", type=int, default=3, help="--fit-overhead: fits per mode (median reported)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: the tiny model gains little from more, and on a busy "
                         "machine a second thread that waits for a core makes every timing erratic)")
@@ -239,6 +293,9 @@ def main(argv: list[str] | None = None) -> int:
               f"path.", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
+    if args.fit_overhead:
+        print(format_fit_overhead(fit_overhead(args.repeats)))
+        return 0
     report = run(quick=args.quick, hf=not args.no_hf)
     report["meta"]["command"] = " ".join(["python -m peft_lab.bench", *(sys.argv[1:] if argv is None else argv)])
     print(format_report(report))

@@ -328,6 +328,64 @@ TEXT: dict[str, dict[str, str]] = {
     "w_train": {"zh": "开始训练", "en": "Train"},
     "w_training": {"zh": "训练中……", "en": "Training…"},
     "lr_edge": {"zh": "选在网格边缘：{names}", "en": "chosen at the grid's edge: {names}"},
+    # RunResult and training messages
+    "rr_recipe": {"zh": "{method} · {task}：{steps} 步，批量大小 {batch_size}，max_len {max_len}，学习率 {lr}，"
+                        "随机种子 {seed}，训练样本 {train_size} 条",
+                  "en": "{method} on {task}: {steps} steps, batch size {batch_size}, max_len {max_len}, lr {lr}, "
+                        "seed {seed}, {train_size} training examples"},
+    "rr_task_sentiment": {"zh": "情感分类（sentiment）", "en": "sentiment classification"},
+    "rr_task_segmentation": {"zh": "中文分词（segmentation）", "en": "Chinese word segmentation"},
+    "rr_task_lm": {"zh": "语言模型（lm）", "en": "language modelling"},
+    "rr_unknown": {"zh": "未记录", "en": "?"},
+    "rr_line": {"zh": "  {label}：{value}", "en": "  {label}: {value}"},
+    "rr_not_measured": {"zh": "未测量", "en": "not measured"},
+    "rr_metric": {"zh": "{split}{metric}", "en": "{split} {metric}"},
+    "rr_val": {"zh": "验证集", "en": "validation"},
+    "rr_test": {"zh": "测试集", "en": "test"},
+    "rr_accuracy": {"zh": "准确率", "en": "accuracy"},
+    "rr_f1": {"zh": " F1", "en": "F1"},
+    "rr_loss": {"zh": "损失", "en": "loss"},
+    "rr_perplexity": {"zh": "困惑度", "en": "perplexity"},
+    "rr_trainable": {"zh": "可训练参数", "en": "trainable"},
+    "rr_trainable_value": {"zh": "{trainable} / {total}（{share} %）", "en": "{trainable} / {total} ({share} %)"},
+    "rr_sec_per_step": {"zh": "每步训练时间", "en": "time per step"},
+    "rr_ms": {"zh": "{ms} 毫秒", "en": "{ms} ms"},
+    "rr_memory": {"zh": "训练内存", "en": "training memory"},
+    "rr_memory_value": {"zh": "{total} MiB（权重 {weights}，梯度 {gradients}，优化器状态 {optimizer_state}，"
+                              "激活值 {activations}）",
+                        "en": "{total} MiB (weights {weights}, gradients {gradients}, "
+                              "optimizer state {optimizer_state}, activations {activations})"},
+    "rr_latency": {"zh": "推理延迟", "en": "inference latency"},
+    "rr_latency_value": {"zh": "{ms} 毫秒/批量", "en": "{ms} ms / batch"},
+    "rr_latency_merged": {"zh": "，合并后 {ms} 毫秒", "en": ", merged {ms} ms"},
+    "fit_metering": {"zh": "测量激活值内存…", "en": "metering activation memory…"},
+    "fit_evaluating_val": {"zh": "评估验证集…", "en": "evaluating on validation…"},
+    "fit_evaluating_test": {"zh": "评估测试集…", "en": "evaluating on test…"},
+    "fit_timing": {"zh": "测推理延迟…", "en": "timing inference…"},
+    "fit_done": {"zh": "完成", "en": "done"},
+    "warn_loss_rose": {"zh": "训练损失从第一步的 {first} 升到了最后的 {last}（超过 {rise} 倍）：训练在发散，"
+                             "没有在学习。最可能的原因：学习率太高（lr={lr}）。试试 lr={suggest} 或更小。",
+                       "en": "the training loss rose from {first} at the first step to {last} at the end (more than "
+                             "{rise}x): training diverged instead of learning. Likely cause: the learning rate is too "
+                             "high (lr={lr}); try lr={suggest} or lower."},
+    "warn_chance": {"zh": "验证集准确率 {accuracy} % 与机会水平 {chance} %（总是猜验证集中最常见的标签，"
+                          "{n} 个验证目标）几乎相同：模型几乎什么也没学到。可能的原因：{causes}",
+                    "en": "validation accuracy {accuracy} % is no better than chance level {chance} % (always "
+                          "guessing the validation set's most frequent label; {n} targets): the model learned "
+                          "next to nothing. Likely cause: {causes}"},
+    "cause_lr_high": {"zh": "学习率太高（lr={lr}），损失从 {first} 升到 {last}，试试 lr={suggest}",
+                      "en": "the learning rate is too high (lr={lr}; the loss went from {first} to {last}), "
+                            "try lr={suggest}"},
+    "cause_nothing_trained": {"zh": "可训练参数在训练中一个也没有变：检查哪些参数 requires_grad，"
+                                    "以及优化器是否拿到了它们",
+                              "en": "no trainable parameter changed during training: check which parameters "
+                                    "require grad and that the optimizer received them"},
+    "cause_lr_low": {"zh": "学习率太低（lr={lr}），损失几乎没降（{first} → {last}），试试 lr={suggest}",
+                     "en": "the learning rate is too low (lr={lr}; the loss barely fell, {first} -> {last}), "
+                           "try lr={suggest}"},
+    "cause_few_steps": {"zh": "训练步数太少（steps={steps}），增加 steps",
+                        "en": "too few steps (steps={steps}), train for more"},
+    "cause_join": {"zh": "；", "en": "; "},
 }
 
 
