@@ -359,7 +359,7 @@ TEXT: dict[str, dict[str, str]] = {
     "rr_latency": {"zh": "推理延迟", "en": "inference latency"},
     "rr_latency_value": {"zh": "{ms} 毫秒/批量", "en": "{ms} ms / batch"},
     "rr_latency_merged": {"zh": "，合并后 {ms} 毫秒", "en": ", merged {ms} ms"},
-    "fit_metering": {"zh": "测量激活值内存…", "en": "metering activation memory…"},
+    "fit_metering": {"zh": "测量训练内存…", "en": "metering training memory…"},
     "fit_evaluating_val": {"zh": "评估验证集…", "en": "evaluating on validation…"},
     "fit_evaluating_test": {"zh": "评估测试集…", "en": "evaluating on test…"},
     "fit_timing": {"zh": "测推理延迟…", "en": "timing inference…"},
