@@ -1,45 +1,167 @@
 #!/usr/bin/env python3
 """Set everything up and run the suite, from a clean clone, with nothing but Python 3.10+.
 
-    python3 dev.py lab     # create .venv, install peft_lab, open JupyterLab on notebooks/
+    python3 dev.py lab     # create .venv, install peft_lab, health check, open JupyterLab on notebooks/
     python3 dev.py test    # create .venv, install peft_lab with the dev extra, run every test
 
-Both steps are idempotent: an existing .venv is reused and only missing packages are installed.
+Both steps are idempotent: an existing .venv is reused, torch is installed once, and pip runs
+again only when pyproject.toml has changed since the last install. Arguments after `lab` go to
+JupyterLab (`python3 dev.py lab --no-browser --port 8899`), after `test` to pytest.
 """
 from __future__ import annotations
 
+import hashlib
+import json
 import os
 import subprocess
 import sys
+import time
+import urllib.request
 import venv
 from pathlib import Path
+from typing import Callable, Sequence
 
 ROOT = Path(__file__).resolve().parent
 VENV = ROOT / ".venv"
 BIN = VENV / ("Scripts" if os.name == "nt" else "bin")
 PYTHON = BIN / ("python.exe" if os.name == "nt" else "python")
+INSTALLED = VENV / "peft_lab-installed.json"   # what pip installed last, and for which pyproject.toml
+SPEED_MEASURED = VENV / "peft_lab-speed-measured"  # the health check has timed a training run here
+
+TORCH_VERSION = "2.13.0"  # the pin in pyproject.toml (tests/test_dev_setup.py keeps the two equal)
+# PyTorch's CPU wheel index. On Linux, PyPI's torch wheel is the CUDA build, which pulls several
+# GB of CUDA and cuDNN packages; this index has the same version without them. PyPI's macOS and
+# Windows wheels are CPU builds already, so those keep pip's default index.
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+PROBE_TIMEOUT = 5  # seconds: one try, so a machine that sees only a package mirror falls back at once
 
 
-def run(*cmd) -> None:
+def run(*cmd) -> int:
+    """Run a command in the repository, echoing it and its wall time; return its exit status."""
     print("+", " ".join(map(str, cmd)), flush=True)
-    subprocess.run([str(c) for c in cmd], cwd=ROOT, check=True)
+    t0 = time.perf_counter()
+    code = subprocess.run([str(c) for c in cmd], cwd=ROOT).returncode
+    print(f"  ({time.perf_counter() - t0:.0f} s)", flush=True)
+    return code
+
+
+def reachable(url: str, timeout: float = PROBE_TIMEOUT) -> str | None:
+    """None if ``url`` answers within ``timeout`` seconds (one try), else why not."""
+    try:
+        with urllib.request.urlopen(urllib.request.Request(url, method="HEAD"), timeout=timeout):
+            return None
+    except Exception as e:  # noqa: BLE001 - any failure (DNS, refused, timeout, TLS) means "not usable"
+        return f"{type(e).__name__}: {e}"
+
+
+def torch_indexes(platform: str) -> list[str | None]:
+    """Where to look for torch, in order of preference; None is pip's default index."""
+    return [CPU_INDEX, None] if platform.startswith("linux") else [None]
+
+
+def install_torch(platform: str, pip: Callable[[Sequence[str]], int],
+                  probe: Callable[[str], str | None] = reachable) -> str:
+    """Install torch==TORCH_VERSION with ``pip(args) -> exit status``; return where it came from.
+
+    On Linux the CPU index is probed first (``probe(url)`` returns None when it answers, else
+    the reason); when it cannot be reached, or pip fails with it, pip's default index is used.
+    The probe is the quick part (one try, ``PROBE_TIMEOUT``); once the index has answered, pip
+    keeps its usual retries, so a slow download is not abandoned for the CUDA build.
+    """
+    for index in torch_indexes(platform):
+        if index is None:
+            args = ["install", f"torch=={TORCH_VERSION}"]
+        else:
+            t0 = time.perf_counter()
+            why = probe(index + "/torch/")
+            if why is not None:
+                print(f"PyTorch's CPU index {index} cannot be reached ({why}; probe took "
+                      f"{time.perf_counter() - t0:.1f} s): using pip's default index instead", flush=True)
+                continue
+            # only torch from this index: its dependencies come with the rest, from pip's default index
+            args = ["install", f"torch=={TORCH_VERSION}", "--no-deps", "--index-url", index]
+        if pip(args) == 0:
+            source = index or "pip's default index"
+            print(f"torch {TORCH_VERSION} installed from {source}", flush=True)
+            return source
+        if index is not None:
+            print(f"pip could not install torch from {index}: trying pip's default index", flush=True)
+    raise SystemExit(f"torch=={TORCH_VERSION} could not be installed (see pip's messages above)")
+
+
+def venv_version(package: str) -> str | None:
+    """The version of ``package`` installed in .venv, or None."""
+    code = f"import importlib.metadata as m\ntry: print(m.version({package!r}))\nexcept m.PackageNotFoundError: pass"
+    out = subprocess.run([str(PYTHON), "-c", code], capture_output=True, text=True).stdout.strip()
+    return out or None
+
+
+def _install_stamp(extra: str) -> dict:
+    digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes()).hexdigest()
+    return {"pyproject_sha256": digest, "extra": extra}
+
+
+def _installed_stamps() -> list[dict]:
+    try:
+        return json.loads(INSTALLED.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+
+
+def already_installed(stamp: dict, stamps: list[dict]) -> bool:
+    """Whether ``stamps`` cover ``stamp``: the same pyproject.toml, and the same extra or (for the
+    base install) any extra, since every extra installs the base dependencies too."""
+    return any(s.get("pyproject_sha256") == stamp["pyproject_sha256"]
+               and (s.get("extra") == stamp["extra"] or not stamp["extra"]) for s in stamps)
 
 
 def setup(extra: str = "") -> None:
     if sys.version_info < (3, 10):
         sys.exit(f"peft_lab needs Python 3.10 or newer; this is {sys.version.split()[0]}")
+    t0 = time.perf_counter()
+    stamp = _install_stamp(extra)
+    if PYTHON.exists() and already_installed(stamp, _installed_stamps()):
+        print(f"{VENV.name}: packages already installed for this pyproject.toml "
+              f"(delete {VENV.name} to reinstall from scratch)", flush=True)
+        return
     if not PYTHON.exists():
-        print(f"creating a virtual environment in {VENV}")
+        print(f"creating a virtual environment in {VENV}", flush=True)
         venv.EnvBuilder(with_pip=True).create(VENV)
-    # torch is pinned to the CPU build (see pyproject.toml); pip takes it from a local wheel when there is one
-    run(PYTHON, "-m", "pip", "install", "--disable-pip-version-check", "-q", "-e", f".{extra}")
+
+    def pip(args: Sequence[str]) -> int:
+        return run(PYTHON, "-m", "pip", "--disable-pip-version-check", *args)
+
+    torch = venv_version("torch")
+    if torch is None or torch.split("+")[0] != TORCH_VERSION:
+        print("First install: pip now downloads and installs PyTorch, JupyterLab and their dependencies "
+              "into .venv. This takes a few minutes (PyTorch is a large download and unpacks into "
+              "thousands of files); pip's progress follows. Later runs skip this step.", flush=True)
+        install_torch(sys.platform, pip)
+    else:
+        print(f"torch {torch} is already installed in {VENV.name}", flush=True)
+    # torch is in place, so this only adds the rest (and installs peft_lab itself in editable mode)
+    if pip(["install", "-e", f".{extra}"]) != 0:
+        raise SystemExit("pip could not install the dependencies (see its messages above)")
+    current = [s for s in _installed_stamps() if s.get("pyproject_sha256") == stamp["pyproject_sha256"]]
+    INSTALLED.write_text(json.dumps([*current, stamp]), encoding="utf-8")
+    print(f"{VENV.name} is ready ({time.perf_counter() - t0:.0f} s)", flush=True)
+
+
+def health_check() -> None:
+    """``python -m peft_lab``; the timing step (a real training run) only until it has passed once."""
+    speed = [] if SPEED_MEASURED.exists() else ["--speed"]
+    code = run(PYTHON, "-m", "peft_lab", *speed)
+    if code != 0:
+        raise SystemExit("the health check found a problem (listed above); fix it and run `python3 dev.py lab` again")
+    if speed:
+        SPEED_MEASURED.touch()
 
 
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else ""
     if command == "lab":
         setup()
-        run(PYTHON, "-m", "peft_lab")  # health check: versions, checkpoint, corpora, font, speed
+        health_check()
         os.execv(str(PYTHON), [str(PYTHON), "-m", "jupyter", "lab", str(ROOT / "notebooks"), *argv[1:]])
     if command == "test":
         setup("[dev]")

@@ -3,6 +3,7 @@
     python -m peft_lab.bench                 # about 3 minutes on a 2-core CPU
     python -m peft_lab.bench --quick         # a few seconds: small batch, few rounds
     python -m peft_lab.bench --json bench.json   # --overwrite to replace it
+    python -m peft_lab.bench --fit-overhead  # what pl.fit costs besides its training steps
 
 Every number is a ratio to a reference measured in the same run -- training step time relative
 to full fine-tuning (same batch), inference latency relative to the base model, peft_lab's LoRA
@@ -204,6 +205,56 @@ def run(quick: bool = False, make: Callable[[], nn.Module] | None = None, batch=
     return report
 
 
+# ----------------------------------------------------------------------------- fit's fixed cost
+
+FIT_MODES = {"default metrics": {}, "measure=False, evaluate_test=False": {"measure": False, "evaluate_test": False}}
+
+
+def timed_fit(steps: int, **kwargs) -> dict[str, float]:
+    """One LoRA (r=8 on q_proj, v_proj) ``pl.fit`` from the shipped checkpoint, default recipe:
+    total seconds of the call, its training loop (``RunResult.train_seconds``) and the rest --
+    encoding, evaluation and metering, the fixed cost a learner waits for whatever ``steps`` is."""
+    from . import fit
+    from .hub import load_pretrained
+    set_seed(0)
+    model = methods.apply(load_pretrained("cls", 2), methods.LoRAConfig(r=8, alpha=16))
+    t0 = time.perf_counter()
+    result = fit(model, "sentiment", steps, progress=False, **kwargs)
+    total = time.perf_counter() - t0
+    return {"total": total, "training": result.train_seconds, "fixed": total - result.train_seconds}
+
+
+def fit_overhead(repeats: int = 3, steps: int = 20) -> dict:
+    """Time ``fit`` in each of ``FIT_MODES``, ``repeats`` times round-robin; median and range per part.
+
+    The process's first fit also reads and encodes the corpus (cached afterwards), so it is
+    reported apart as ``first``."""
+    first = timed_fit(steps)
+    runs: dict[str, list[dict]] = {name: [] for name in FIT_MODES}
+    interleaved({name: (lambda name=name: runs[name].append(timed_fit(steps, **FIT_MODES[name])))
+                 for name in FIT_MODES}, repeats, warmup=0)
+    rows = {name: {part: {"median": statistics.median(r[part] for r in rs), "min": min(r[part] for r in rs),
+                          "max": max(r[part] for r in rs)} for part in ("total", "training", "fixed")}
+            for name, rs in runs.items()}
+    return {"first": first, "rows": rows, "meta": {"steps": steps, "repeats": repeats,
+                                                    "threads": torch.get_num_threads()}}
+
+
+def format_fit_overhead(report: dict) -> str:
+    m = report["meta"]
+    lines = [f"{m['steps']}-step LoRA fit (r=8 on q_proj, v_proj; fit's default batch, max_len, splits), "
+             f"torch threads {m['threads']}", f"seconds; median of {m['repeats']} [min-max], modes interleaved",
+             f"  {'':<36} {'total':>16} {'training':>16} {'fixed cost':>16}"]
+    first = report["first"]
+    lines.append(f"  {'first fit (also reads the corpus)':<36} " +
+                 " ".join(f"{first[p]:16.2f}" for p in ("total", "training", "fixed")))
+    for name, row in report["rows"].items():
+        lines.append(f"  {name:<36} " + " ".join(
+            f"{row[p]['median']:6.2f} [{row[p]['min']:.2f}-{row[p]['max']:.2f}]".rjust(16)
+            for p in ("total", "training", "fixed")))
+    return "\n".join(lines)
+
+
 def format_report(report: dict) -> str:
     titles = {"training_step": "training step, relative to full fine-tuning (same batch)",
               "inference": "inference latency, relative to the base model",
@@ -230,21 +281,144 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", type=str, default=None, metavar="PATH", help="also save the report as JSON")
     p.add_argument("--overwrite", action="store_true", help="replace an existing --json file")
     p.add_argument("--no-hf", action="store_true", help="skip the comparison with HF PEFT")
+    p.add_argument("--fit-overhead", action="store_true",
+                   help="instead: total, training and fixed seconds of a 20-step LoRA pl.fit")
+    p.add_argument("--repeats", type=int, default=3, help="--fit-overhead: fits per mode (median reported)")
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: the tiny model gains little from more, and on a busy "
                         "machine a second thread that waits for a core makes every timing erratic)")
+    p.add_argument("--widths", type=int, nargs="*", default=None, metavar="D",
+                   help=f"instead: LoRA's step time relative to full FT as d_model grows (default {WIDTHS})")
     args = p.parse_args(argv)
     if args.json and Path(args.json).exists() and not args.overwrite:
         print(f"not overwriting {args.json}: it exists. Pass --overwrite to replace it, or choose another "
               f"path.", file=sys.stderr)
         return 2
     torch.set_num_threads(args.threads)
+    if args.fit_overhead:
+        print(format_fit_overhead(fit_overhead(args.repeats)))
+        return 0
+    if args.widths is not None:
+        return widths_main(args, argv)
     report = run(quick=args.quick, hf=not args.no_hf)
     report["meta"]["command"] = " ".join(["python -m peft_lab.bench", *(sys.argv[1:] if argv is None else argv)])
     print(format_report(report))
     if args.json:
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(report, f, ensure_ascii=False, indent=1)
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+# ============================================================================= step time as the model widens
+# python -m peft_lab.bench --widths [D ...] --json results/lora_width.json
+#
+# On the 1.3 M-parameter model a LoRA step is about as slow as a full fine-tuning step, although
+# the FLOP count (peft_lab.budget.flops) says ~0.76x. The FLOP count weighs every FLOP alike; on
+# a CPU the narrow r-wide products and the extra element-wise passes over each (tokens x d)
+# activation cost far more per FLOP than the large d x k products, and they grow only like d
+# while the products grow like d^2. Widening the same architecture shows where LoRA starts to
+# pay: the measured ratio per width beside the FLOP model's.
+
+WIDTHS = (64, 128, 256, 512, 768, 1024)   # d_model; d_ff = 4 d_model; layers, heads, vocabulary as the checkpoint
+WIDTH_METHOD = "lora"                     # the method table's LoRA row (r = 8, alpha 16, every block linear)
+WIDTH_SETTINGS = Settings(batch=8, max_len=64, rounds=15, warmup=2)   # ~5 min on an idle core; 15 min shared
+WIDTH_QUICK = Settings(batch=4, max_len=32, rounds=3, warmup=1)
+
+
+def widened(d_model: int) -> Callable[[], nn.Module]:
+    """make() for the checkpoint's architecture at width ``d_model`` (d_ff = 4 d_model; layers,
+    heads, vocabulary and attention mode unchanged), randomly initialised, with a cls head: step
+    time does not depend on what the weights hold."""
+    from .experiments.execute import scratch_model
+    return lambda: scratch_model("cls", 2, d_model=d_model, d_ff=4 * d_model)
+
+
+def width_point(d_model: int, settings: Settings) -> dict:
+    """Full fine-tuning vs ``WIDTH_METHOD`` at one width: the interleaved step times and their
+    ratio (median and IQR of per-round ratios), parameter counts, and the FLOP model's ratio
+    for the same shapes."""
+    from .budget.flops import model_flops
+    from .budget.presets import tiny_from
+    from .experiments.execute import optimizer_from
+    from .experiments.sweeps import method
+    make = widened(d_model)
+    rows = {label: method(label) for label in ("full", WIDTH_METHOD)}
+    models = {}
+    for label, m in rows.items():
+        set_seed(0)
+        models[label] = methods.apply(make(), timing_config(m.config))
+    base = models["full"]
+    batch = get_task("sentiment").encode(base.vocab, "train", settings.max_len).batch(torch.arange(settings.batch))
+    fns = {label: training_step(models[label], batch, optimizer_from(m.optimizer)) for label, m in rows.items()}
+    step = relative(interleaved(fns, settings.rounds, settings.warmup), "full")
+    flops = model_flops(tiny_from(base.config), rows[WIDTH_METHOD].config)
+    lora = step["rows"][WIDTH_METHOD]
+    return {"d_model": d_model, "d_ff": base.config.d_ff, "n_layers": base.config.n_layers,
+            "n_heads": base.config.n_heads, "tokens_per_example": batch[0].shape[1],
+            "total_params": sum(p.numel() for p in base.parameters()),
+            "trainable_params": {label: methods.count_parameters(model)[0] for label, model in models.items()},
+            "flops_per_token": {"full": flops.full.step, WIDTH_METHOD: flops.lora.step},
+            "flops_ratio": flops.step_ratio, "ratio": lora["ratio"], "ratio_iqr": lora["ratio_iqr"],
+            "step": step}
+
+
+def width_run(widths=WIDTHS, quick: bool = False, settings: Settings | None = None,
+              journal_path: str | Path | None = None, progress: bool = True, command: str | None = None) -> dict:
+    """``width_point`` at every width, smallest first; with ``journal_path`` each finished width is
+    journalled, so an interrupted run continues where it stopped. Returns {"meta", "widths"}."""
+    from .experiments.api import git_commit, machine, versions
+    from .experiments.runner import Journal
+    from .experiments.sweeps import method
+    from .hub import read_card
+    settings = settings or (WIDTH_QUICK if quick else WIDTH_SETTINGS)
+    widths = sorted(widths)
+    bad = [w for w in widths if isinstance(w, bool) or not isinstance(w, int) or w <= 0]
+    if bad or not widths:
+        raise ValueError(f"widths={list(widths)!r}: give one or more positive integer d_model values")
+    journal, points = Journal(journal_path), []
+    done = journal.load()
+    t0 = time.perf_counter()
+    for d in widths:
+        key = json.dumps({"d_model": d, "settings": dataclasses.asdict(settings), "method": WIDTH_METHOD,
+                          "threads": torch.get_num_threads()}, sort_keys=True)
+        if key not in done:
+            done[key] = width_point(d, settings)
+            journal.append(key, done[key])
+        points.append(done[key])
+        if progress:
+            print(format_width_row(done[key]), flush=True)
+    m = method(WIDTH_METHOD)
+    meta = {"command": command or f"peft_lab.bench.width_run({widths}, quick={quick})",
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "quick": quick, "settings": dataclasses.asdict(settings),
+            "method": {"label": m.label, "config": m.config.to_dict()},
+            "base_model": read_card()["model"], "init": "random (step time does not depend on the weights)",
+            "flops_model": "peft_lab.budget.flops.model_flops: the block linears only",
+            "duration_seconds": round(time.perf_counter() - t0, 1),
+            "versions": versions(), "machine": machine(), "git_commit": git_commit()}
+    return {"meta": meta, "widths": points}
+
+
+def format_width_row(p: dict) -> str:
+    ms = {k: r["median_ms"] for k, r in p["step"]["rows"].items()}
+    return (f"d_model {p['d_model']:>5}  {p['total_params'] / 1e6:7.2f} M params   full {ms['full']:8.1f} ms   "
+            f"{WIDTH_METHOD} {ms[WIDTH_METHOD]:8.1f} ms   ratio x{p['ratio']:.3f} "
+            f"[{p['ratio_iqr'][0]:.3f}-{p['ratio_iqr'][1]:.3f}]   FLOP model x{p['flops_ratio']:.3f}")
+
+
+def widths_main(args, argv: list[str] | None) -> int:
+    """``--widths``: measure, print, and with ``--json`` save (resumable through PATH.partial.jsonl)."""
+    from .experiments.runner import Journal, write_json_atomic
+    journal = Path(args.json).with_suffix(".partial.jsonl") if args.json else None
+    s = WIDTH_QUICK if args.quick else WIDTH_SETTINGS
+    print(f"{WIDTH_METHOD} vs full fine-tuning, batch {s.batch} x up to {s.max_len} tokens, {s.rounds} interleaved "
+          f"rounds; ratio = median of per-round ratios [IQR]")
+    command = " ".join(["python -m peft_lab.bench", *(sys.argv[1:] if argv is None else argv)])
+    report = width_run(args.widths or WIDTHS, quick=args.quick, journal_path=journal, command=command)
+    if args.json:
+        write_json_atomic(Path(args.json), report)
+        Journal(journal).delete()
         print(f"\nwrote {args.json}")
     return 0
 

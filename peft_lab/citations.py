@@ -55,8 +55,9 @@ PAPERS: dict[str, Citation] = {
         claim="前缀微调只训练约 0.1% 的参数，在全量数据的表格到文本生成上与全参数微调相当"),
 }
 
-# A figure a reader would take for a measurement: a percentage, a ratio or speed-up, an amount of memory.
-FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?\s*(?:%|％|×|倍|[KMGT]i?B\b|字节)"
+# A figure a reader would take for a measurement: a percentage, a ratio or speed-up, an amount of memory,
+# a latency.
+FIGURE = re.compile(r"\d[\d,]*(?:\.\d+)?\s*(?:%|％|×|倍|[KMGT]i?B\b|字节|ms\b|毫秒)"
                     r"|\b\d+(?:\.\d+)?\s*x\b(?=\s*(?:faster|slower|fewer|less|more|speed))", re.IGNORECASE)
 _STRIP = re.compile(r"`[^`]*`|\$[^$]*\$|\(https?://[^)]*\)")   # code, maths and link targets are not prose
 

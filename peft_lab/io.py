@@ -10,8 +10,8 @@ import json
 from pathlib import Path
 
 import torch
-from safetensors import safe_open
-from safetensors.torch import load_file, save_file
+from safetensors import SafetensorError, safe_open
+from safetensors.torch import save_file
 from torch import nn
 
 from . import methods
@@ -75,19 +75,76 @@ def save_adapter(model: nn.Module, path, overwrite: bool = False) -> Path:
 
 
 def read_adapter_config(path) -> dict:
-    path = Path(path)
+    """The description saved with an adapter (method, config, base model shape, method state),
+    checked: a damaged or foreign file is named with what is wrong with it."""
+    return _read_config(Path(path))[0]
+
+
+# what pl.save_adapter writes into adapter_config.json, and the JSON type of each entry ("state",
+# the method's own, may be left out: it then means "as after pl.apply")
+CONFIG_SCHEMA = {"format_version": int, "method": str, "config": dict, "base_model": dict, "state": dict}
+JSON_TYPES = {int: "a number", str: "a string", dict: "an object {...}", list: "a list [...]",
+              float: "a number", bool: "true/false", type(None): "null"}
+
+
+def _read_config(path: Path) -> tuple[dict, methods.PeftConfig]:
+    """(meta, config) from ``path/adapter_config.json``; every problem names the file."""
     file = path / CONFIG_FILE
     if not file.exists():
         raise FileNotFoundError(f"no {CONFIG_FILE} in {path}: not an adapter saved by pl.save_adapter")
-    meta = json.loads(file.read_text(encoding="utf-8"))
-    if meta.get("format_version") != FORMAT_VERSION:
-        raise ValueError(f"{file}: format_version={meta.get('format_version')!r}, this peft_lab reads {FORMAT_VERSION}")
-    return meta
+    try:
+        meta = json.loads(file.read_text(encoding="utf-8"))
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{file} is not text (byte {e.start} is not UTF-8): the file is damaged or is not "
+                         f"the adapter_config.json that pl.save_adapter writes") from e
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{file} is not valid JSON ({e.msg} at line {e.lineno}, column {e.colno}): the "
+                         f"file is damaged or was edited by hand; save the adapter again") from e
+    if not isinstance(meta, dict):
+        raise ValueError(f"{file} holds {JSON_TYPES.get(type(meta), type(meta).__name__)}, not the object "
+                         f"with keys {list(CONFIG_SCHEMA)} that pl.save_adapter writes")
+    version = meta.get("format_version")
+    if "format_version" in meta and (isinstance(version, bool) or version != FORMAT_VERSION):
+        raise ValueError(f"{file}: format_version={version!r}, this peft_lab reads {FORMAT_VERSION}")
+    meta.setdefault("state", {})
+    missing = [k for k in CONFIG_SCHEMA if k not in meta]
+    if "peft_type" in meta:  # the same file name, written by HF PEFT
+        raise ValueError(f"{file} is HF PEFT's adapter config (peft_type={meta['peft_type']!r}); "
+                         f"pl.load_adapter reads adapters written by pl.save_adapter")
+    if missing:
+        raise ValueError(f"{file} has no {missing}: the adapter config pl.save_adapter writes holds "
+                         f"{list(CONFIG_SCHEMA)}")
+    for key, kind in CONFIG_SCHEMA.items():
+        if not isinstance(meta[key], kind) or isinstance(meta[key], bool):
+            raise ValueError(f"{file}: {key!r} is {JSON_TYPES.get(type(meta[key]), type(meta[key]).__name__)}, "
+                             f"where pl.save_adapter writes {JSON_TYPES[kind]}")
+    try:
+        config = methods.config_from_dict(meta["method"], meta["config"])
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{file}: 'method' and 'config' do not describe a valid adapter: {e}") from e
+    return meta, config
+
+
+def _read_weights(path: Path) -> tuple[dict[str, torch.Tensor], str | None]:
+    """(tensors, the method recorded in the file's metadata) from ``path/adapter_model.safetensors``."""
+    file = path / WEIGHTS_FILE
+    if not file.exists():
+        raise FileNotFoundError(f"no {WEIGHTS_FILE} in {path}: the adapter's tensors are missing "
+                                f"(pl.save_adapter writes it beside {CONFIG_FILE})")
+    if file.stat().st_size == 0:
+        raise ValueError(f"{file} is empty (0 bytes): the copy or save did not finish; save the adapter again")
+    try:
+        with safe_open(str(file), "pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys()}, (f.metadata() or {}).get("method")
+    except (SafetensorError, OSError) as e:
+        raise ValueError(f"{file} is not a readable safetensors file ({e}): it is truncated or damaged, "
+                         f"for example by an interrupted copy or download; save the adapter again") from e
 
 
 def load_adapter(model: nn.Module, path) -> nn.Module:
     """Apply the saved method to ``model`` (a fresh base) and load its tensors; returns ``model``."""
-    meta = read_adapter_config(path)
+    path = Path(path)
+    meta, config = _read_config(path)
     method = meta["method"]
     current = getattr(model, "peft_config", None)
     if current is not None:
@@ -98,27 +155,28 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
     if diff:
         detail = ", ".join(f"{k}: adapter {a!r} vs model {b!r}" for k, (a, b) in diff.items())
         raise ValueError(f"the adapter in {path} was saved for another base model ({detail})")
-    config = methods.config_from_dict(method, meta["config"])
-    with safe_open(str(Path(path) / WEIGHTS_FILE), "pt") as f:
-        weights_method = (f.metadata() or {}).get("method")
+    tensors, weights_method = _read_weights(path)
     if weights_method != method:
-        raise ValueError(f"{Path(path) / WEIGHTS_FILE} holds tensors of {weights_method!r} but {CONFIG_FILE} "
+        raise ValueError(f"{path / WEIGHTS_FILE} holds tensors of {weights_method!r} but {CONFIG_FILE} "
                          f"describes {method!r}: the two files come from different adapters")
     methods.apply(model, config)
     try:
-        _load_tensors(model, path, meta)
+        _load_tensors(model, path, meta, tensors)
     except Exception:
         methods.remove(model)  # a failed load gives the model back without the method
         raise
     return model
 
 
-def _load_tensors(model: nn.Module, path, meta: dict) -> None:
+def _load_tensors(model: nn.Module, path, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
     method = meta["method"]
     module = methods.method_module(method)
     if hasattr(module, "restore_state"):
-        module.restore_state(model, meta.get("state", {}))
-    tensors = load_file(str(Path(path) / WEIGHTS_FILE))
+        try:
+            module.restore_state(model, meta["state"])
+        except (ValueError, TypeError) as e:
+            raise ValueError(f"{Path(path) / CONFIG_FILE}: its 'state' {meta['state']!r} does not fit "
+                             f"{method} on this model: {e}") from e
     expected = adapter_state_dict(model)
     missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or unexpected:

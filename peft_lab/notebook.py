@@ -21,9 +21,10 @@ def _display(obj) -> None:
     display(obj)
 
 
-def say(text: str) -> str:
+def say(text: str) -> None:
     """Render ``text`` (Markdown, usually an f-string holding measured numbers) as a paragraph in
-    the notebook; outside a notebook it is printed. Returns the text."""
+    the notebook; outside a notebook it is printed. Returns nothing, so a cell that ends with it
+    shows the sentence once."""
     try:
         from IPython import get_ipython
         in_kernel = get_ipython() is not None
@@ -34,7 +35,6 @@ def say(text: str) -> str:
         _display(Markdown(text))
     else:
         print(text)
-    return text
 
 
 def source(obj) -> str:
@@ -46,9 +46,10 @@ def source(obj) -> str:
                         f"function or module of peft_lab") from e
 
 
-def show_source(obj, lines: tuple[int, int] | None = None) -> str:
+def show_source(obj, lines: tuple[int, int] | None = None) -> None:
     """Show the source of ``obj`` highlighted (Pygments), so the code a learner reads is the code
-    that runs. ``lines=(first, last)`` (1-based, inclusive) shows only that part. Returns the text."""
+    that runs. ``lines=(first, last)`` (1-based, inclusive) shows only that part. Returns nothing
+    (``source(obj)`` gives the text), so the cell does not echo it a second time."""
     text = source(obj)
     if lines is not None:
         first, last = lines
@@ -70,7 +71,6 @@ def show_source(obj, lines: tuple[int, int] | None = None) -> str:
         _display(HTML(header + highlight(text, PythonLexer(), formatter)))
     except ImportError:
         print(text)
-    return text
 
 
 def _close(answer, expected, rel: float, abs_: float) -> bool:
@@ -110,7 +110,8 @@ def check(answer: Any, expected: Any, what: str = "", rel: float = 1e-6, abs_: f
 def check_function(fn: Callable, reference: Callable, cases: Iterable[tuple], what: str = "",
                    rel: float = 1e-6) -> bool:
     """Call the learner's ``fn`` and the ``reference`` on every argument tuple in ``cases``;
-    report the first case where they differ (or the error ``fn`` raised)."""
+    report the first case where they differ (or the error ``fn`` raised). A ``fn`` that still
+    returns the placeholder ``...`` is told to fill it in."""
     label = f"{what}：" if what else ""
     cases = list(cases)
     for args in cases:
@@ -119,6 +120,9 @@ def check_function(fn: Callable, reference: Callable, cases: Iterable[tuple], wh
             got = fn(*args)
         except Exception as e:  # noqa: BLE001 - the learner's code may raise anything: report it
             print(f"✗ {label}{_call(fn, args)} 抛出了 {type(e).__name__}: {e}")
+            return False
+        if got is ...:   # the exercise's placeholder body ``return ...``: not an answer yet
+            print(f"… {label}把 {getattr(fn, '__name__', '函数')} 里的 `...` 换成你的代码再运行这个单元。")
             return False
         if not _close(got, want, rel, 0.0):
             print(f"✗ {label}{_call(fn, args)} 返回 {_fmt(got)}，应为 {_fmt(want)}。")

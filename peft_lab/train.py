@@ -11,7 +11,6 @@ import math
 import random
 import statistics
 import time
-from dataclasses import asdict, dataclass, field
 
 import numpy as np
 import torch
@@ -19,8 +18,11 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import methods
-from .methods.base import TrainingHook  # noqa: F401 (re-exported: pl.TrainingHook)
+from .diagnose import TrainingWarning, parameter_fingerprint, warn_if_failed  # noqa: F401 (pl.TrainingWarning)
+from .i18n import t
 from .memory import MemoryBreakdown, SavedTensorMeter, gradient_bytes, optimizer_state_bytes, weight_bytes
+from .methods.base import TrainingHook  # noqa: F401 (re-exported: pl.TrainingHook)
+from .result import RunResult  # noqa: F401 (re-exported: pl.RunResult)
 from .tasks import Encoded, Task, get_task
 
 
@@ -29,56 +31,6 @@ def set_seed(seed: int) -> None:
     random.seed(seed)
     np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
-
-
-@dataclass
-class RunResult:
-    """Everything one training run measured."""
-    method: str
-    config: dict
-    task: str
-    seed: int
-    steps: int
-    lr: float
-    metrics: dict                  # val_accuracy, val_f1, test_accuracy, test_f1 (or loss/perplexity)
-    trainable_params: int
-    total_params: int
-    sec_per_step: float            # median wall time of one optimisation step
-    train_seconds: float
-    latency_ms: float | None = None          # median forward time of one batch, as trained
-    latency_merged_ms: float | None = None   # the same after merging (mergeable methods only)
-    memory: MemoryBreakdown = field(default_factory=MemoryBreakdown)
-    history: list = field(default_factory=list)
-
-    def __getattr__(self, name):  # result.test_accuracy -> result.metrics["test_accuracy"]
-        metrics = self.__dict__.get("metrics", {})
-        if name in metrics:
-            return metrics[name]
-        raise AttributeError(name)
-
-    @property
-    def trainable_share(self) -> float:
-        return self.trainable_params / self.total_params
-
-    def to_dict(self) -> dict:
-        d = asdict(self)
-        d["memory"] = self.memory.to_dict()
-        return d
-
-    def __str__(self) -> str:
-        lines = [f"{self.method} on {self.task}, seed {self.seed}, {self.steps} steps at lr {self.lr:g}"]
-        lines += [f"  {k:<16} {v:.4f}" for k, v in self.metrics.items()]
-        lines += [f"  trainable        {self.trainable_params:,} / {self.total_params:,} "
-                  f"({100 * self.trainable_share:.2f} %)",
-                  f"  sec/step         {self.sec_per_step * 1000:.1f} ms",
-                  f"  memory           {self.memory.total / 2**20:.1f} MiB (weights "
-                  f"{self.memory.weights / 2**20:.1f}, grads {self.memory.gradients / 2**20:.1f}, "
-                  f"optimizer {self.memory.optimizer_state / 2**20:.1f}, "
-                  f"activations {self.memory.activations / 2**20:.1f})"]
-        if self.latency_ms is not None:
-            merged = f", merged {self.latency_merged_ms:.2f} ms" if self.latency_merged_ms is not None else ""
-            lines.append(f"  latency          {self.latency_ms:.2f} ms / batch{merged}")
-        return "\n".join(lines)
 
 
 def _check_positive(name, value, kind=int):
@@ -116,33 +68,45 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
 
 
-@torch.no_grad()
-def measure_latency(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, repeats: int = 20) -> float:
-    """Median milliseconds of one eval-mode forward pass over the batch (after two warm-up passes)."""
-    was_training = model.training
-    model.eval()
-    times = []
-    for i in range(repeats + 2):
-        t0 = time.perf_counter()
-        model(ids, attention_mask=mask)
-        if i >= 2:
-            times.append(time.perf_counter() - t0)
-    model.train(was_training)
-    return 1000 * statistics.median(times)
+def measure_latency(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, repeats: int = 5,
+                    warmup: int = 1) -> float:
+    """Median milliseconds of one eval-mode forward pass over the batch (after ``warmup`` passes)."""
+    return measure_latencies_of({"model": model}, ids, mask, repeats, warmup)["model"]
 
 
-def measure_latencies(model: nn.Module, sample: Encoded) -> tuple[float, float | None]:
+def measure_latencies_of(models: dict[str, nn.Module], ids: torch.Tensor, mask: torch.Tensor, repeats: int = 5,
+                         warmup: int = 1) -> dict[str, float]:
+    """Median ms of one eval-mode forward pass of each model over the batch. The models take
+    turns within every round, so a machine that gets busier or quieter meanwhile slows them alike;
+    the first ``warmup`` rounds (allocator, caches) are not timed."""
+    modes = {name: m.training for name, m in models.items()}
+    times: dict[str, list[float]] = {name: [] for name in models}
+    for m in models.values():
+        m.eval()
+    with torch.inference_mode():
+        for i in range(warmup + repeats):
+            for name, m in models.items():
+                t0 = time.perf_counter()
+                m(ids, attention_mask=mask)
+                if i >= warmup:
+                    times[name].append(time.perf_counter() - t0)
+    for name, m in models.items():
+        m.train(modes[name])
+    return {name: 1000 * statistics.median(ts) for name, ts in times.items()}
+
+
+def measure_latencies(model: nn.Module, sample: Encoded, repeats: int = 5) -> tuple[float, float | None]:
     """(as trained, merged) latency in ms on the first 32 examples; merged is None when the
     method cannot be merged."""
     ids, mask, _ = sample.batch(torch.arange(min(32, len(sample))))
-    latency = measure_latency(model, ids, mask)
-    merged = None
+    models = {"trained": model}
     layers = methods.base.peft_layers(model)
     if layers and all(layer.mergeable for _, layer in layers):
         twin = copy.deepcopy(model)  # merging in place would round W0; the trained model stays untouched
         methods.merge(twin)
-        merged = measure_latency(twin, ids, mask)
-    return latency, merged
+        models["merged"] = twin
+    ms = measure_latencies_of(models, ids, mask, repeats)
+    return ms["trained"], ms.get("merged")
 
 
 def longest(lengths: torch.Tensor, batch_size: int) -> torch.Tensor:
@@ -185,6 +149,10 @@ def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float =
     ``optimizer(model, lr)`` may build a custom optimizer (e.g. ``pl.loraplus_optimizer``);
     ``hooks`` add ``TrainingHook``s to those the applied method asks for. ``train_size`` and
     ``eval_size`` keep only the first examples of the (fixed, shuffled) splits, for quick runs.
+    ``measure=False`` skips memory and latency metering, ``evaluate_test=False`` the test split;
+    the result then says "not measured" for them. A run whose loss climbs far above its start,
+    or whose validation accuracy ends at chance level, warns (``pl.TrainingWarning``) with the
+    likely cause.
     """
     task_ = get_task(task)
     _check_positive("steps", steps)
@@ -218,12 +186,15 @@ def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float =
     memory, history, step_times = MemoryBreakdown(weights=weight_bytes(model)), [], []
     batch_size = min(batch_size, len(train))
     lengths, epoch = train.attention_mask.sum(1), []
-    if measure:
-        memory.activations = peak_activation_bytes(model, task_, train.batch(longest(lengths, batch_size)))
-    t_start = time.perf_counter()
-    bar = tqdm(range(steps), desc=f"{getattr(config, 'method', 'model')} · {task}", disable=not progress,
+    # the bar stays up after the last step and says what fit is doing until it returns
+    bar = tqdm(total=steps, desc=f"{getattr(config, 'method', 'model')} · {task}", disable=not progress,
                leave=False)
-    for step in bar:
+    if measure:
+        bar.set_postfix_str(t("fit_metering"))
+        memory.activations = peak_activation_bytes(model, task_, train.batch(longest(lengths, batch_size)))
+    fingerprint = parameter_fingerprint(model)
+    t_start = time.perf_counter()
+    for step in range(steps):
         if not epoch:
             epoch = length_bucketed_batches(lengths, batch_size, order_rng)
         ids, mask, labels = train.batch(epoch.pop())
@@ -261,24 +232,42 @@ def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float =
         if eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
             record |= {f"val_{k}": v for k, v in task_.evaluate(model, val).items()}
         history.append(record)
+        bar.update(1)
         bar.set_postfix(loss=f"{record['loss']:.3f}")
-    bar.close()
     for h in all_hooks:
         h.on_train_end(model)
     train_seconds = time.perf_counter() - t_start
+    moved = parameter_fingerprint(model) != fingerprint
 
-    metrics = {f"val_{k}": v for k, v in task_.evaluate(model, val).items()}
-    if evaluate_test and "test" in task_.splits():
-        test = task_.encode(model.vocab, "test", max_len, eval_size)
-        metrics |= {f"test_{k}": v for k, v in task_.evaluate(model, test).items()}
+    metrics, latency, merged = evaluate_and_time(model, task_, val, max_len, eval_size, evaluate_test, measure, bar)
+    bar.close()
     history[-1] |= {k: v for k, v in metrics.items() if k.startswith("val_")}
-    latency = merged = None
-    if measure:
-        latency, merged = measure_latencies(model, val)
+    chance, n = task_.chance_accuracy(val) if "val_accuracy" in metrics else (0.0, 0)
+    warn_if_failed(history, lr, steps, metrics.get("val_accuracy"), chance, n, moved)
     trainable, total_params = methods.count_parameters(model)
     warm = step_times[min(2, len(step_times) - 1):]  # the first steps pay one-off allocation costs
     return RunResult(method=getattr(config, "method", "custom"), config=config.to_dict() if config else {},
                      task=task, seed=seed, steps=steps, lr=lr, metrics=metrics,
                      trainable_params=trainable, total_params=total_params,
                      sec_per_step=statistics.median(warm), train_seconds=train_seconds,
-                     latency_ms=latency, latency_merged_ms=merged, memory=memory, history=history)
+                     latency_ms=latency, latency_merged_ms=merged, memory=memory, history=history,
+                     batch_size=batch_size, max_len=max_len, train_size=len(train), eval_size=len(val),
+                     measured=measure)
+
+
+def evaluate_and_time(model: nn.Module, task: Task, val: Encoded, max_len: int, eval_size: int | None,
+                      evaluate_test: bool, measure: bool, bar) -> tuple[dict, float | None, float | None]:
+    """After training: validation (and test) metrics, then inference latency when ``measure``;
+    ``bar`` (the training progress bar) names each phase while it runs."""
+    bar.set_postfix_str(t("fit_evaluating_val"))
+    metrics = {f"val_{k}": v for k, v in task.evaluate(model, val).items()}
+    if evaluate_test and task.has_test:
+        bar.set_postfix_str(t("fit_evaluating_test"))
+        test = task.encode(model.vocab, "test", max_len, eval_size)
+        metrics |= {f"test_{k}": v for k, v in task.evaluate(model, test).items()}
+    latency = merged = None
+    if measure:
+        bar.set_postfix_str(t("fit_timing"))
+        latency, merged = measure_latencies(model, val)
+    bar.set_postfix_str(t("fit_done"))
+    return metrics, latency, merged

@@ -199,25 +199,49 @@ def _slider(label_key: str, value: int, lo: int, hi: int, step: int = 1):
                        style={"description_width": "initial"})
 
 
-def rank_explorer(d: int = 128, k: int = 128, r: int = 8, alpha: float = 16, figure: bool = True):
-    """Sliders for r and α (and d, k): parameter counts, scaling and FLOPs; the diagram to scale."""
+def rank_explorer(d: int = 128, k: int = 128, r: int = 8, alpha: float = 16, figure: bool = True,
+                  results: dict | None = None):
+    """Sliders for r and α (and d, k): parameter counts, scaling and FLOPs; the diagram to scale.
+    With ``results`` (the ``lora_rank`` sweep, ``load_results("lora_rank")``) the measured sweep is
+    drawn below with the slider's r marked on it (``.sweep``, redrawn only when r changes)."""
     import ipywidgets as w
     from .plots.ch2_lora import lora_diagram
     controls = {"r": _slider("rank", r, 1, 64), "alpha": w.FloatSlider(value=alpha, min=1, max=128, step=1,
                                                                        description="α", continuous_update=False),
                 "d": _slider("w_d", d, 8, 4096, 8), "k": _slider("w_k", k, 8, 4096, 8)}
-    return _explorer(controls, lambda **v: render_rank(rank_view(**v)),
-                     (lambda r, alpha, d, k: lora_diagram(d, k, r)) if figure else None)
+    box = _explorer(controls, lambda **v: render_rank(rank_view(**v)),
+                    (lambda r, alpha, d, k: lora_diagram(d, k, r)) if figure else None)
+    box.sweep = None
+    if results is not None:
+        from .plots.ch2_lora import rank_sweep
+        sweep = w.Output()
+
+        def redraw(_=None) -> None:
+            show(sweep, rank_sweep(results, mark=controls["r"].value))
+
+        controls["r"].observe(redraw, names="value")
+        redraw()
+        box.sweep, box.children = sweep, (*box.children, sweep)
+    return box
 
 
-def bottleneck_explorer(arch="tiny", m: int = 32):
-    """A slider for the bottleneck m and a placement choice: adapter parameters on ``arch``."""
+def bottleneck_explorer(arch="tiny", m: int = 32, sweep: dict | None = None):
+    """A slider for the bottleneck m and a placement choice: adapter parameters on ``arch``. With
+    ``sweep`` (the ``adapter_bottleneck`` results, measured on the tiny model) its accuracy and parameter
+    curves are drawn below with the slider's m marked (``plots.ch3_adapter.bottleneck_sweep(..., mark=m)``)."""
     import ipywidgets as w
     d = budget.get(arch).d_model
     controls = {"m": _slider("bottleneck", m, 1, d - 1),
                 "placement": w.Dropdown(options=["houlsby", "pfeiffer", "parallel"], value="houlsby",
                                         description=t("w_placement"))}
-    return _explorer(controls, lambda m, placement: render_bottleneck(bottleneck_view(m, arch, placement)))
+    figure = None
+    if sweep is not None:
+        from .plots.ch3_adapter import bottleneck_sweep
+        sweep_d = budget.get("tiny").d_model   # the sweeps in results/ train the shipped tiny model
+
+        def figure(m, placement):   # the sweep measured Houlsby adapters: the mark shows where m sits on it
+            return bottleneck_sweep(sweep, d_model=sweep_d, mark=m)
+    return _explorer(controls, lambda m, placement: render_bottleneck(bottleneck_view(m, arch, placement)), figure)
 
 
 def prefix_explorer(arch="tiny", L: int = 16, encoder_hidden_size: int = 128):
@@ -273,17 +297,28 @@ def memory_calculator(model: str = "llama-7b", method: str = "lora", figure: boo
     return _explorer(controls, update, draw if figure else None)
 
 
-def train_button(make_model: Callable[[], object], task: str = "sentiment", fit: Callable | None = None,
-                 **fit_kwargs):
+def train_button(make_model: Callable[..., object], task: str = "sentiment", fit: Callable | None = None,
+                 sliders: dict[str, tuple[int, int, int]] | None = None, **fit_kwargs):
     """A button that builds ``make_model()`` and trains it with ``pl.fit(model, task, **fit_kwargs)``
     (progress bar below), then shows the ``RunResult`` and its loss curve. ``.result`` holds the
-    last RunResult; ``fit`` replaces ``pl.fit`` (tests)."""
+    last RunResult; ``fit`` replaces ``pl.fit`` (tests).
+
+    ``sliders`` puts integer sliders beside the button, ``{name: (value, min, max)}``; their values
+    at the click are passed to ``make_model(**values)``, e.g. ``sliders={"r": (8, 1, 64)}`` with
+    ``make_model=lambda r: pl.apply(base(), pl.LoRAConfig(r=r))`` trains at the chosen rank."""
     import ipywidgets as w
     from .methods.base import TrainingHook
     from .plots.ch6_practice import training_curves
     from .train import fit as pl_fit
     fit = fit or pl_fit
     steps = fit_kwargs.get("steps", 300)
+    controls = {}
+    for name, spec in (sliders or {}).items():
+        if not (isinstance(spec, tuple) and len(spec) == 3 and all(isinstance(v, int) for v in spec)
+                and spec[1] <= spec[0] <= spec[2]):
+            raise ValueError(f"sliders[{name!r}]={spec!r} must be (value, min, max), integers with min <= value <= max")
+        controls[name] = w.IntSlider(value=spec[0], min=spec[1], max=spec[2], description=name,
+                                     continuous_update=False)
     button = w.Button(description=t("w_train"), button_style="primary", icon="play")
     progress = w.IntProgress(value=0, min=0, max=steps, description=t("step"))
     html, plot = w.HTML(), w.Output()
@@ -296,7 +331,8 @@ def train_button(make_model: Callable[[], object], task: str = "sentiment", fit:
         button.disabled, progress.value = True, 0
         html.value = t("w_training")
         try:
-            result = fit(make_model(), task, hooks=[Progress()], progress=False, **fit_kwargs)
+            model = make_model(**{name: c.value for name, c in controls.items()})
+            result = fit(model, task, hooks=[Progress()], progress=False, **fit_kwargs)
         except (FloatingPointError, ValueError) as e:
             html.value = f"<span style='color:#b00'>{e}</span>"
             return
@@ -307,6 +343,7 @@ def train_button(make_model: Callable[[], object], task: str = "sentiment", fit:
         show(plot, training_curves([result]))
 
     button.on_click(run)
-    box = w.VBox([w.HBox([button, progress]), html, plot])
+    box = w.VBox([w.HBox([*controls.values(), button, progress]), html, plot])
     box.button, box.progress, box.html, box.plot, box.result, box.run = button, progress, html, plot, None, run
+    box.controls = controls
     return box

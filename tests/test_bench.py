@@ -77,3 +77,22 @@ def test_an_existing_report_is_not_overwritten_without_asking(tmp_path, capsys):
     path.write_text("keep me", encoding="utf-8")
     assert bench.main(["--quick", "--json", str(path)]) == 2
     assert path.read_text(encoding="utf-8") == "keep me" and "--overwrite" in capsys.readouterr().err
+
+
+def test_fit_overhead_reports_the_median_of_each_part_for_every_mode(monkeypatch):
+    """Structure only: a stand-in fit whose seconds are known (no timing assertions)."""
+    calls = []
+
+    def fake(steps, **kwargs):
+        calls.append(kwargs)
+        training = 1.0 + len(calls)  # 2, 3, 4, ... seconds
+        return {"total": training + 10, "training": training, "fixed": 10.0}
+    monkeypatch.setattr(bench, "timed_fit", fake)
+    report = bench.fit_overhead(repeats=3, steps=20)
+    assert calls[0] == {} and len(calls) == 1 + 3 * len(bench.FIT_MODES)  # the first fit, then the rounds
+    assert set(report["rows"]) == set(bench.FIT_MODES) and report["meta"]["steps"] == 20
+    for row in report["rows"].values():
+        assert row["fixed"] == {"median": 10.0, "min": 10.0, "max": 10.0}
+        assert row["training"]["min"] <= row["training"]["median"] <= row["training"]["max"]
+    text = bench.format_fit_overhead(report)
+    assert all(name in text for name in bench.FIT_MODES) and "fixed cost" in text

@@ -347,3 +347,11 @@ def test_serving_many_tasks_costs_one_base_plus_small_adapters():
     assert many.serving < 1.1 * many.base < many.full_copies / 90     # 100 adapters < 10 % of the base
     full = budget.storage("llama-7b", pl.FullFineTuningConfig(), dtype="bf16", n_tasks=100)
     assert full.serving == full.full_copies and full.saving == 1
+
+
+def test_calculator_explains_a_bare_name_string_as_the_model_does():
+    """The calculator reads target_modules exactly as the injection does, and says so alike."""
+    with pytest.raises(ValueError, match=r"regular expression.*target_modules=\('q_proj',\)"):
+        pl.budget.count("llama-7b", pl.LoRAConfig(r=8, target_modules="q_proj"))
+    assert pl.budget.count("llama-7b", pl.LoRAConfig(r=8, target_modules=r".*\.(q_proj|v_proj)")) == \
+        pl.budget.count("llama-7b", pl.LoRAConfig(r=8, target_modules=("q_proj", "v_proj")))

@@ -218,7 +218,7 @@ def test_dylora_samples_one_rank_per_step_and_trains_every_rank(make_model):
     ({"init_r": 4, "target_r": 6}, "target_r=6 must be <= init_r=4"),
     ({"alpha": 0}, "alpha=0 must be a positive number"),
     ({"dropout": -0.5}, r"dropout=-0.5 must be in \[0, 1\)"),
-    ({"tinit": 0.6, "tfinal": 0.5}, r"tinit \+ tfinal = 0.6 \+ 0.5 must be < 1"),
+    ({"tinit": 0.6, "tfinal": 0.5}, r"tinit=0.6 and tfinal=0.5 add up to 1.1; the sum must be < 1"),
     ({"tfinal": 1.2}, r"tfinal=1.2 must be in \[0, 1\)"),
     ({"deltaT": 0}, "deltaT=0 must be a positive integer"),
     ({"beta1": 1.0}, r"beta1=1.0 must be in \[0, 1\)"),

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from peft_lab import citations
-from peft_lab.notebook import check, check_function, notebook_paths, show_source, source
+from peft_lab.notebook import check, check_function, notebook_paths, say, show_source, source
 
 NOTEBOOKS = notebook_paths()
 SECTIONS = ("学习目标", "本节小结", "思考题", "练习")
@@ -54,12 +54,16 @@ def test_shape_of_a_notebook(path):
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_check_output_marks_only_deterministic_cells(path):
-    """NBVAL_CHECK_OUTPUT compares outputs exactly: a cell that trains, times or draws must not carry it."""
+    """NBVAL_CHECK_OUTPUT marks a deterministic cell: one that trains, times or draws must not carry it.
+    nbval compares a cell's output only with a stored one, and notebooks are stored without outputs,
+    so a marked cell must also assert what it prints (against an independent computation): that is
+    what makes a wrong count fail CI."""
     for i, cell in enumerate(cells(path, "code")):
         src = text(cell)
         if "NBVAL_CHECK_OUTPUT" in src:
             for word in ("fit(", "bench", "latency", "plots.", "run_sweep", "tqdm"):
                 assert word not in src, f"{path.name} cell {i} checks output but calls {word}"
+            assert "assert " in src, f"{path.name} cell {i} is marked NBVAL_CHECK_OUTPUT but asserts nothing"
 
 
 def test_the_six_chapters_are_named_in_order():
@@ -73,7 +77,7 @@ def test_the_six_chapters_are_named_in_order():
 
 def test_scanner_flags_typed_figures_and_passes_cited_ones():
     assert citations.uncited_figures("LoRA 比全参数微调快 2.5 倍，准确率 85.4%。") == ["2.5 倍", "85.4%"]
-    assert citations.uncited_figures("占用 12 GB 显存") == ["12 GB"]
+    assert citations.uncited_figures("占用 12 GB 显存，推理 3.5 ms") == ["12 GB", "3.5 ms"]
     qlora = citations.PAPERS["qlora_65b"]
     assert citations.uncited_figures(f"常规微调需要超过 780 GB（{qlora.ref}）。") == []
     # a paper figure without its source is still a typed number
@@ -119,11 +123,18 @@ def test_check_function_reports_the_first_wrong_case(capsys):
 
 def test_show_source_is_the_code_that_runs(capsys):
     from peft_lab.methods import lora
-    shown = show_source(lora.LoRAConfig)
-    assert shown == source(lora.LoRAConfig) and "class LoRAConfig" in shown
-    part = show_source(lora.LoRAConfig, lines=(1, 2))
-    assert part.count("\n") == 2 and part.startswith(shown.splitlines()[0])
+    assert show_source(lora.LoRAConfig) is None       # nothing returned: a cell ending with it shows it once
+    shown = capsys.readouterr().out                   # outside a kernel it prints the plain text
+    assert shown == source(lora.LoRAConfig) + "\n" and "class LoRAConfig" in shown
+    show_source(lora.LoRAConfig, lines=(1, 2))
+    part = capsys.readouterr().out
+    assert part.count("\n") == 3 and part.startswith(shown.splitlines()[0])
     with pytest.raises(ValueError, match="lines="):
         show_source(lora.LoRAConfig, lines=(0, 99999))
     with pytest.raises(TypeError, match="no Python source"):
         show_source(42)
+
+
+def test_say_prints_outside_a_notebook_and_returns_nothing(capsys):
+    assert say("准确率 **80%**") is None
+    assert capsys.readouterr().out == "准确率 **80%**\n"

@@ -1,6 +1,7 @@
 """Every figure draws what it is given: bars, lines and cells equal the data passed in or the
 budget's arithmetic, provenance is written on the figure, and nothing misses a glyph in Chinese
 or English. Results are small hand-built dicts in the experiments' schema (``api.validate``)."""
+import json
 import math
 import re
 import warnings
@@ -23,7 +24,7 @@ from peft_lab.experiments.runner import Spec  # noqa: E402
 from peft_lab.experiments.spectra import energy  # noqa: E402
 from peft_lab.memory import MemoryBreakdown  # noqa: E402
 from peft_lab.methods.nf4 import nf4_levels  # noqa: E402
-from peft_lab.plots import (ch1_motivation as ch1, ch2_costs, ch2_lora as ch2, ch2_variants,  # noqa: E402
+from peft_lab.plots import (ch1_motivation as ch1, ch2_costs, ch2_lora as ch2, ch2_variants, ch2_width,  # noqa: E402
                             ch3_adapter as ch3, ch4_prompts as ch4, ch5_comparison as ch5, ch6_practice as ch6)
 from peft_lab.plots.common import wrap  # noqa: E402
 from peft_lab.plots.style import color  # noqa: E402
@@ -33,10 +34,10 @@ from peft_lab.recommend import metric_table, normalise  # noqa: E402
 # ----------------------------------------------------------------------------- synthetic results
 
 def record(label, method="lora", config=None, seed=0, stage="final", variant="", train_size=None, kind="train",
-           lr=1e-3, status="ok", details=None, **metrics):
+           lr=1e-3, status="ok", details=None, init="pretrained", **metrics):
     """One run record: a Spec's fields plus status, metrics (every schema field) and details."""
     spec = Spec(label=label, method=method, config=config or {}, seed=seed, lr=lr, steps=10, stage=stage,
-                variant=variant, train_size=train_size, kind=kind)
+                variant=variant, train_size=train_size, kind=kind, init=init)
     full = {f: None for f in api.METRIC_FIELDS} | {"test_accuracy": 0.8, "val_accuracy": 0.8,
                                                     "trainable_params": 1000, "total_params": 100_000,
                                                     "sec_per_step": 0.1, "adapter_bytes": 4000} | metrics
@@ -128,12 +129,15 @@ def texts(fig):
 def test_model_growth_draws_the_budgets_counts_and_marks_paper_numbers():
     fig = glyphs_ok(ch1.model_growth(("gpt2", "llama-7b"), {"GPT-3": (175e9, 2020, "Brown et al. 2020")}))
     ax = fig.axes[0]
-    widths = sorted(b.get_width() for b in ax.patches)
-    assert widths == sorted([budget.count("tiny"), budget.count("gpt2"), budget.count("llama-7b"), 175e9])
-    hatched = [b for b in ax.patches if b.get_hatch()]
-    assert [b.get_width() for b in hatched] == [175e9]
-    assert "论文数字" in texts(fig) and "Brown et al. 2020" in texts(fig) and "GPT-4" not in texts(ch1.model_growth())
-    assert ax.get_xscale() == "log"
+    filled, hollow = ax.collections
+    assert sorted(filled.get_offsets()[:, 1]) == sorted([budget.count("gpt2"), budget.count("llama-7b")])
+    assert list(hollow.get_offsets()[0]) == [2020, 175e9]                     # the paper figure, drawn hollow
+    assert ax.get_lines()[1].get_ydata()[0] == budget.count("tiny")           # the course's model for scale
+    frontier = ax.get_lines()[0].get_ydata()
+    assert list(frontier) == sorted(frontier)                                 # "largest so far" never drops
+    assert pl.i18n.t("paper_number") in texts(fig) and "Brown et al. 2020" in texts(fig)
+    assert "GPT-4" not in texts(ch1.model_growth())
+    assert ax.get_yscale() == "log" and pl.i18n.t("params_log") == ax.get_ylabel()
 
 
 def test_memory_breakdown_stacks_the_four_parts_of_each_report():
@@ -165,7 +169,9 @@ def test_storage_vs_tasks_draws_budget_storage():
     unit = budget.storage("gpt2", configs["full"], n_tasks=4).serving / full_line[-1]
     assert np.allclose(ax1.get_lines()[1].get_ydata() * unit,
                        [budget.storage("gpt2", configs["lora"], n_tasks=n).serving for n in range(1, 5)])
-    assert [b.get_height() for b in ax2.patches] == [budget.storage("gpt2", c).adapter for c in configs.values()]
+    dots = ax2.collections[0].get_offsets()[:, 1]
+    assert list(dots) == [budget.storage("gpt2", c).adapter for c in configs.values()]
+    assert budget.human_bytes(budget.storage("gpt2", configs["lora"]).adapter) in texts(fig)
 
 
 # ----------------------------------------------------------------------------- ch2
@@ -220,6 +226,47 @@ def test_rank_sweep_draws_one_line_per_scaling_rule_with_seed_means(rank_results
     assert list(line.get_xdata()) == [2, 8, 32]
     assert np.allclose(line.get_ydata(), [0.6 + 0.01 * r + 0.0005 for r in (2, 8, 32)])   # mean of seeds 0, 1
     assert "2 个随机种子" in texts(fig)
+    markers = {c.lines[0].get_marker() for c in acc.containers}
+    assert len(markers) == 3                                               # rules differ in shape, not only shade
+
+
+def test_sweeps_draw_only_what_was_measured_dotted_across_gaps():
+    """One rule measured at every rank, another at the ends only: the sparse one's points carry
+    markers and the segment between them, which skips measured-elsewhere ranks, is dotted."""
+    runs = [record("lora", variant="alpha=16", config={"r": r}, test_accuracy=0.7 + r / 1000) for r in (1, 2, 4, 8)]
+    runs += [record("lora", variant="alpha=2r", config={"r": r}, test_accuracy=0.6) for r in (1, 8)]
+    fig = glyphs_ok(ch2.rank_sweep(results(runs)))
+    acc = fig.axes[0]
+    assert all(c.lines[0].get_linestyle() == "None" for c in acc.containers)   # points: markers, no line
+    segments = [l for l in acc.get_lines() if len(l.get_xdata()) == 2 and l.get_linestyle() != "None"
+                and l.get_xdata()[0] != l.get_xdata()[1]]
+    dense = [l for l in segments if set(l.get_ydata()) != {0.6}]
+    sparse = [l for l in segments if set(l.get_ydata()) == {0.6}]
+    assert len(dense) == 3 and all(l.get_linestyle() != ":" for l in dense)
+    assert [list(l.get_xdata()) for l in sparse] == [[1, 8]] and sparse[0].get_linestyle() == ":"
+    assert pl.i18n.t("gap_dotted") in texts(fig)
+
+
+@pytest.mark.parametrize("build, symbol", [
+    (lambda res, mark: ch2.rank_sweep(res, mark=mark), "r"),
+    (lambda res, mark: ch3.bottleneck_sweep(res, mark=mark), "m"),
+    (lambda res, mark: ch4.prefix_length_sweep(res, mark=mark), "L")])
+def test_mark_shows_the_setting_on_the_measured_sweep(build, symbol):
+    key = {"r": "r", "m": "bottleneck", "L": "num_virtual_tokens"}[symbol]
+    runs = [record("lora", variant="alpha=16", config={key: x}, test_accuracy=0.7 + x / 1000, trainable_params=10 * x)
+            for x in (2, 8, 32)]
+    plain = build(results(runs), None)
+    marked = glyphs_ok(build(results(runs), 8))
+    for ax_plain, ax in zip(plain.axes, marked.axes):
+        vertical = [l for l in ax.get_lines() if list(l.get_xdata()) == [8, 8]]
+        assert vertical and not [l for l in ax_plain.get_lines() if list(l.get_xdata()) == [8, 8]]
+        rings = [l for l in ax.get_lines() if list(l.get_xdata()) == [8] and l.get_markerfacecolor() == "none"]
+        assert len(rings) == 1                                              # the measured point at 8 is ringed
+    assert pl.i18n.t("mark_setting", symbol=symbol, value="8") in texts(marked)
+    wide = build(results(runs), 100)                                        # outside the sweep: the axis widens
+    assert wide.axes[0].get_xlim()[1] > 100
+    with pytest.raises(ValueError, match="mark"):
+        build(results(runs), 0)
 
 
 def test_flops_count_what_lora_adds_and_saves():
@@ -256,7 +303,8 @@ def test_adalora_heat_map_cells_are_the_kept_ranks(methods_results):
     fig = glyphs_ok(ch2_variants.adalora_ranks(methods_results, init_r=6))
     mesh = next(c for c in fig.axes[0].collections if isinstance(c, QuadMesh))
     assert np.array_equal(np.asarray(mesh.get_array()).reshape(3, 2), [[0, 1], [2, 3], [4, 5]])
-    assert "15 / 36" in texts(fig)
+    assert pl.i18n.t("adalora_title", total=15, start=pl.i18n.t("adalora_start", n=6, r=6, init=36)) in texts(fig)
+    assert pl.i18n.t("layer_n", n=1) in texts(fig)                         # 1-based, as elsewhere
 
 
 def test_dylora_curve_and_nf4_levels():
@@ -372,30 +420,142 @@ def test_train_size_sweep_and_lr_search(methods_results):
     assert list(line.get_xdata()) == [1e-2, 1e-1] and math.isnan(line.get_ydata()[1])   # diverged: a gap
 
 
-def test_every_figure_speaks_english_without_missing_glyphs(methods_results, rank_results, delta_w_results):
-    pl.set_language("en")
-    sweep = results([record("adapter_houlsby", config={"bottleneck": 8, "num_virtual_tokens": 8}, train_size=100)])
+def public_plotting_functions() -> dict:
+    """Every public function of the chapter modules that returns a Figure, by name: found by
+    inspection, so a new plotting function is in this list without anyone adding it."""
+    import inspect
+    import peft_lab.plots as plots
+    found = {}
+    for module_name in plots.__all__:
+        module = getattr(plots, module_name)
+        if not inspect.ismodule(module):
+            continue
+        for fname, fn in inspect.getmembers(module, inspect.isfunction):
+            if fn.__module__ == module.__name__ and not fname.startswith("_") and \
+                    inspect.signature(fn).return_annotation in (Figure, "Figure"):
+                found[fname] = fn
+    return found
+
+
+def curve_records():
+    return [record("lora", seed=s, details={"loss_curve": [[0, 1.0], [5, 0.8 - s / 10]]}) for s in range(3)]
+
+
+def builders(methods_results, rank_results, delta_w_results) -> dict:
+    """One or more ways to call each public plotting function, on small hand-built data."""
+    sweep = results([record("adapter_houlsby", config={"bottleneck": b, "num_virtual_tokens": b}, train_size=100 * b,
+                            seed=s, test_accuracy=0.7 + b / 1000 + s / 100) for b in (8, 32) for s in (0, 1)])
     run = pl.RunResult("lora", {}, "sentiment", 0, 2, 1e-3, {}, 10, 100, 0.1, 1.0, memory=MemoryBreakdown(1, 1, 1, 1),
                        history=[{"step": 0, "loss": 1.0}, {"step": 1, "loss": 0.5}])
-    builders = [
-        ch1.model_growth, lambda: ch1.memory_breakdown([budget.training_memory("gpt2", seq_len=64)]),
-        lambda: ch1.measured_memory([run]), lambda: ch1.storage_vs_tasks("tiny", {"full": pl.FullFineTuningConfig()}),
-        ch2.lora_diagram, ch2.rank_params, lambda: ch2.spectrum(delta_w_results),
-        lambda: ch2.energy_top_k(delta_w_results), lambda: ch2.subspace_similarity(delta_w_results),
-        lambda: ch2.rank_sweep(rank_results),
-        lambda: ch2_costs.flops_bars(model_flops("tiny", pl.LoRAConfig(r=8))),
-        lambda: ch2_costs.latency_bars(methods_results), lambda: ch2_variants.adalora_ranks(methods_results),
-        lambda: ch2_variants.dylora_curve({1: 0.5, 2: 0.6}), ch2_variants.nf4_levels_plot,
-        ch3.adapter_diagram, lambda: ch3.bottleneck_sweep(sweep, 128),
-        lambda: ch3.placement_comparison(methods_results), ch4.where_vectors_go,
-        lambda: ch4.prefix_length_sweep(sweep), ch4.param_counts,
-        lambda: ch5.heatmap(methods_results), lambda: ch5.radar(methods_results),
-        lambda: ch5.accuracy_vs_params(methods_results), lambda: ch6.training_curves([run], ["fail_rank_small"]),
-        lambda: ch6.train_size_sweep(sweep), lambda: ch6.lr_search(methods_results)]
-    for build in builders:
-        fig = glyphs_ok(build(), layout=False)   # the layout itself is exercised by the Chinese tests
-        assert not any("\u4e00" <= ch <= "\u9fff" for ch in texts(fig)), texts(fig)   # no Chinese left
-        plt.close(fig)
+    bench = {"inference": {"reference": "base", "rows": {v: {"median_ms": 2.0, "iqr_ms": [1.5, 2.5], "ratio": 1.0,
+                                                             "ratio_iqr": [1, 1]} for v in ("base", "lora_merged")}},
+             "meta": {"settings": {"batch": 8, "tokens_per_example": 32, "rounds": 5}}}
+    return {
+        "model_growth": [ch1.model_growth],
+        "memory_breakdown": [lambda: ch1.memory_breakdown([budget.training_memory("llama-7b", seq_len=64)])],
+        "measured_memory": [lambda: ch1.measured_memory([run]),
+                            lambda: ch1.measured_memory(ch1.runs_with_memory(methods_results) * 2)],
+        "storage_vs_tasks": [lambda: ch1.storage_vs_tasks("llama-7b", {"full": pl.FullFineTuningConfig(),
+                                                                       "lora": pl.LoRAConfig(r=8)})],
+        "lora_diagram": [ch2.lora_diagram], "rank_params": [ch2.rank_params],
+        "spectrum": [lambda: ch2.spectrum(delta_w_results)], "energy_top_k": [lambda: ch2.energy_top_k(delta_w_results)],
+        "subspace_similarity": [lambda: ch2.subspace_similarity(delta_w_results)],
+        "rank_sweep": [lambda: ch2.rank_sweep(rank_results), lambda: ch2.rank_sweep(rank_results, mark=4)],
+        "flops_bars": [lambda: ch2_costs.flops_bars(model_flops("llama-7b", pl.LoRAConfig(r=8)))],
+        "latency_bars": [lambda: ch2_costs.latency_bars(methods_results), lambda: ch2_costs.latency_bars(bench)],
+        "adalora_ranks": [lambda: ch2_variants.adalora_ranks(methods_results),
+                          lambda: ch2_variants.adalora_ranks({"layers.0.q_proj": 2}, init_r=4)],
+        "dylora_curve": [lambda: ch2_variants.dylora_curve({1: 0.5, 2: 0.6}, {1: 0.4, 2: 0.6})],
+        "nf4_levels_plot": [ch2_variants.nf4_levels_plot],
+        "width_ratio": [lambda: ch2_width.width_ratio(json.loads(api.results_path("lora_width").read_text(encoding="utf-8"))),
+                        lambda: ch2_width.width_ratio(json.loads(api.results_path("lora_width").read_text(encoding="utf-8")),
+                                                      with_times=True)],
+        "adapter_diagram": [ch3.adapter_diagram],
+        "bottleneck_sweep": [lambda: ch3.bottleneck_sweep(sweep, 128, mark=16)],
+        "placement_comparison": [lambda: ch3.placement_comparison(methods_results)],
+        "where_vectors_go": [ch4.where_vectors_go],
+        "prefix_length_sweep": [lambda: ch4.prefix_length_sweep(sweep, mark=16)], "param_counts": [ch4.param_counts],
+        "heatmap": [lambda: ch5.heatmap(methods_results)], "radar": [lambda: ch5.radar(methods_results)],
+        "accuracy_vs_params": [lambda: ch5.accuracy_vs_params(methods_results)],
+        "training_curves": [lambda: ch6.training_curves([run], ["fail_rank_small"]),
+                            lambda: ch6.training_curves(curve_records())],
+        "train_size_sweep": [lambda: ch6.train_size_sweep(sweep)],
+        "lr_search": [lambda: ch6.lr_search(methods_results)],
+    }
+
+
+@pytest.mark.parametrize("language", ["zh", "en"])
+def test_every_plotting_function_renders_in_both_languages(language, methods_results, rank_results,
+                                                           delta_w_results):
+    """Every public plotting function (found by inspection: none can be skipped) draws without a
+    missing glyph; in English no text artist holds a Chinese character."""
+    build = builders(methods_results, rank_results, delta_w_results)
+    public = public_plotting_functions()
+    assert set(public) == set(build), f"add a builder for {set(public) - set(build)}"
+    pl.set_language(language)
+    for fname, calls in build.items():
+        for call in calls:
+            fig = glyphs_ok(call(), layout=language == "zh")   # layout once: the Chinese pass
+            assert fig.get_supxlabel(), f"{fname} has no provenance footer"
+            for ax in fig.axes:                               # a log axis says so in its label
+                for scale, label in ((ax.get_xscale(), ax.get_xlabel()), (ax.get_yscale(), ax.get_ylabel())):
+                    if scale == "log" and label:
+                        assert pl.i18n.t("log_axis", label="") in label, (fname, label)
+            if language == "en":
+                cjk = [ch for ch in texts(fig) if "\u2e80" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef"]
+                assert not cjk, (fname, texts(fig))
+            plt.close(fig)
+
+
+def footer(fig) -> str:
+    """The provenance line(s) without the wrapping: whitespace removed (compare with ``squash``)."""
+    return squash(fig.get_supxlabel())
+
+
+def squash(text: str) -> str:
+    return re.sub(r"\s", "", text)
+
+
+def test_figures_from_results_say_their_recipe_in_the_footer(methods_results, rank_results):
+    """Steps, characters per example and seeds come from the runs drawn, so a learner whose own
+    run differs can see why. ``record`` runs are 10 steps of 128 characters, seeds 0-2."""
+    recipe = [squash(pl.i18n.t(key, v=v)) for key, v in (("recipe_steps", "10"), ("recipe_chars", "128"),
+                                                         ("recipe_seeds", "0–2"))]
+    figures = {"heatmap": ch5.heatmap(methods_results), "radar": ch5.radar(methods_results),
+               "accuracy_vs_params": ch5.accuracy_vs_params(methods_results),
+               "latency_bars": ch2_costs.latency_bars(methods_results),
+               "placement_comparison": ch3.placement_comparison(methods_results),
+               "measured_memory": ch1.measured_memory(ch1.runs_with_memory(methods_results)),
+               "training_curves": ch6.training_curves(curve_records())}
+    for fname, fig in figures.items():
+        seeds = recipe if fname != "measured_memory" else recipe[:2]   # measured_memory: one run per method
+        assert all(part in footer(fig) for part in seeds), (fname, footer(fig))
+    fig = ch2.rank_sweep(rank_results)                                   # seeds 0 and 1
+    assert squash(pl.i18n.t("recipe_seeds", v=pl.i18n.t("seq_sep").join(["0", "1"]))) in footer(fig)
+    assert "results/test.json" in footer(fig)                            # the file the numbers come from
+    long = results([record("full", seed=0) | {"steps": 1300, "max_len": 256}, record("full", seed=1)])
+    assert squash(pl.i18n.t("recipe_chars", v=pl.i18n.t("seq_sep").join(["128", "256"]))) in footer(ch5.heatmap(long))
+
+
+def test_training_curves_say_where_the_runs_come_from():
+    run = pl.RunResult("lora", {}, "sentiment", 3, 40, 1e-3, {}, 10, 100, 0.1, 1.0,
+                       history=[{"step": 0, "loss": 1.0}, {"step": 1, "loss": 0.5}])
+    live = footer(ch6.training_curves([run]))
+    assert squash(pl.i18n.t("note_live", n=1)) in live and squash(pl.i18n.t("recipe_steps", v="40")) in live
+    stored = footer(ch6.training_curves([record("lora", details={"loss_curve": [[0, 1.0], [1, 0.9]]})]))
+    assert squash(pl.i18n.t("note_records", n=1)) in stored and squash(pl.i18n.t("note_live", n=1)) not in stored
+    given = footer(ch6.training_curves([[1.0, 0.5]]))
+    assert squash(pl.i18n.t("note_given_values")) in given
+
+
+def test_radar_defaults_to_a_few_methods_and_refuses_too_many(methods_results):
+    fig = ch5.radar(methods_results)
+    drawn = {l.get_label() for l in fig.axes[0].get_lines()}
+    assert 1 < len(drawn) <= ch5.RADAR_MAX
+    assert drawn == {pl.i18n.t(m) for m in ch5.RADAR_DEFAULT if m in METHODS}
+    assert not any(arrow in texts(fig) for arrow in "↑↓")                # outward = better: no arrows
+    with pytest.raises(ValueError, match="at most"):
+        ch5.radar(methods_results, list(METHODS))
 
 
 def test_both_languages_fill_the_same_fields_and_notes_wrap_to_the_figure():
@@ -406,3 +566,62 @@ def test_both_languages_fill_the_same_fields_and_notes_wrap_to_the_figure():
     lines = wrap(text, 60).split("\n")
     assert "".join(lines).replace(" ", "") == text.replace(" ", "")      # nothing lost
     assert all(sum(2 if ord(c) > 0x2E80 else 1 for c in line) <= 60 for line in lines)
+
+
+def test_latency_from_results_shows_each_seed_and_says_the_spread_is_noise(methods_results):
+    fig = ch2_costs.latency_bars(methods_results)
+    ax = fig.axes[0]
+    dots = [l for l in ax.get_lines() if l.get_marker() == "o"]
+    assert sum(len(l.get_xdata()) for l in dots) == 3 * len(METHODS) + 3     # every seed's timing (+ LoRA merged)
+    lora = next(b for b in ax.patches if b.get_width() > 0 and not b.get_hatch() and
+                matplotlib.colors.same_color(b.get_facecolor(), color("lora")))
+    assert lora.get_width() == 5.0                                          # merged: the median of 4, 5, 6
+    # the largest spread between seeds of one setting, computed from the data: LoRA merged, 6 / 4
+    assert squash(pl.i18n.t("latency_noise", ratio="1.50", name=pl.i18n.t("lora"))) in footer(fig)
+    runs = [record("qlora", latency_ms=9.0), record("full", latency_ms=8.0)]
+    assert squash(pl.i18n.t("latency_not_merged", names=pl.i18n.t("qlora"))) in footer(ch2_costs.latency_bars(results(runs)))
+
+
+def test_lr_search_draws_one_panel_per_family_on_one_scale():
+    runs = [record(label, method=label, stage="lr_search", lr=lr, init=init, val_accuracy=0.6 + lr)
+            for label in ("full", "lora", "dora", "prompt_tuning") for lr in (0.01, 0.1)
+            for init in (("pretrained", "scratch") if label == "full" else ("pretrained",))]
+    runs += [record(label, method=label, lr=0.1, init=init) for label in ("full", "lora", "dora", "prompt_tuning")
+             for init in (("pretrained", "scratch") if label == "full" else ("pretrained",))]
+    fig = glyphs_ok(ch6.lr_search(results(runs)))
+    panels = [ax for ax in fig.axes if ax.get_visible()]
+    assert [ax.get_title() for ax in panels] == [pl.i18n.t(f) for f in ("family_baselines", "family_lora",
+                                                                        "family_prompt")]
+    assert len({ax.get_ylim() for ax in panels}) == 1                        # one y scale to compare across
+    full, scratch = [l for l in panels[0].get_lines() if len(l.get_xdata()) == 2]
+    assert scratch.get_label() == pl.i18n.t("init_scratch", name=pl.i18n.t("full"))
+    assert scratch.get_linestyle() == "--" and full.get_linestyle() != "--"
+    assert "scratch" not in texts(fig)                                        # no English key in Chinese text
+    assert panels[0].yaxis.get_major_formatter()(0.75, 0) == "75%"
+
+
+def test_accuracy_vs_params_names_every_point_once_without_a_legend(methods_results):
+    fig = ch5.accuracy_vs_params(methods_results, labels=METHODS)
+    ax = fig.axes[0]
+    assert ax.get_legend() is None and not fig.legends
+    names = [a.get_text() for a in ax.texts]
+    assert sorted(names) == sorted(pl.i18n.t(m) for m in METHODS)
+    for c, label in zip(ax.containers, METHODS):                              # one colour per method, suite-wide
+        assert matplotlib.colors.same_color(c.lines[0].get_color(), color(label))
+
+
+def test_heatmap_uses_a_colour_blind_safe_map(methods_results):
+    mesh = next(c for c in ch5.heatmap(methods_results).axes[0].collections if isinstance(c, QuadMesh))
+    assert mesh.get_cmap().name in ("viridis", "cividis", "magma", "inferno", "plasma")   # no red-green map
+
+
+def test_chinese_wording_follows_the_glossary():
+    """d2l-zh terms (词元, 批量), full-width brackets in Chinese text, one name for training memory;
+    parentheses directly after a Latin symbol are notation (r(d+k), φ(i, j)) and stay."""
+    for key, entry in pl.i18n.TEXT.items():
+        zh = re.sub(r"\{\w+\}", "", entry["zh"])                              # format fields are not text
+        assert not re.search(r"(^|[\s\u4e00-\u9fff，：；])\(", zh), (key, zh)       # a Chinese bracket is （）
+        assert not re.search(r"token|batch|显存", zh, re.I), (key, zh)
+        assert "内存" not in zh or "训练内存" in zh or key.startswith("w_"), (key, zh)
+    for key in ("prefix_length", "length_accuracy_title", "length_params_title"):
+        assert "虚拟词元数 L" in pl.i18n.TEXT[key]["zh"]                      # one name for L

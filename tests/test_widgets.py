@@ -135,7 +135,7 @@ def test_the_train_button_reports_progress_and_shows_the_run(make_model):
     box.button.click()
     assert calls == [("sentiment", 5, {"lr": 1e-3})]
     assert box.progress.value == 5 and box.result.steps == 5
-    assert "test_accuracy" in box.html.value and "image/png" in box.plot.outputs[0]["data"]
+    assert str(box.result) in box.html.value and "image/png" in box.plot.outputs[0]["data"]
     assert not box.button.disabled
 
 

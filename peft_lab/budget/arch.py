@@ -250,7 +250,25 @@ def select(arch: Architecture, targets, field: str = "target_modules") -> tuple[
     targets = normalize_targets(field, targets)
     found = _select(arch, targets)
     if not found:
-        names = sorted({l.name.rsplit(".", 1)[-1] for l in arch.all_linears()})
         raise ValueError(f"{field}={targets!r} matches no linear module of {arch.name}; "
-                         f"module names that exist: {names}")
+                         f"{what_exists(field, targets, [l.name for l in arch.all_linears()])}")
     return found
+
+
+def what_exists(field: str, target_modules, candidates: list[str]) -> str:
+    """The end of a "matches nothing" message: the names that exist and, for one string, how it is
+    read (the usual surprise: "q_proj" as a string must match the whole name, so it matches nothing)."""
+    short = sorted({n.rsplit(".", 1)[-1] for n in candidates})
+    if not candidates:
+        return "the model has no module of that type outside the task head"
+    if not isinstance(target_modules, str):
+        return f"module names that exist: {short}"
+    parts = target_modules.split("|")  # "q_proj" or "q_proj|v_proj": plain names, meant as a list
+    plain = all(re.fullmatch(r"[\w.]+", p) for p in parts)
+    names = tuple(parts) if plain else tuple(short[:2])
+    examples = [n for n in candidates if plain and any(n.endswith("." + p) for p in names)] or candidates
+    return (f"a single string is read as a regular expression that must match the full module name "
+            f"(re.fullmatch, as in HF PEFT), such as {', '.join(repr(n) for n in examples[:3])}. "
+            f"To select modules by their last name, pass a tuple{'' if plain else ' of names, e.g.'}: "
+            f"{field}={names!r}; module names that exist: {short}")
+

@@ -153,3 +153,33 @@ def _cell(s: dict | None) -> str:
     if abs(mean) >= 1000:
         return f"{mean:,.0f}" + (f" ± {std:,.0f}" if s["n"] > 1 else "")
     return f"{mean:.4g}" + (f" ± {std:.2g}" if s["n"] > 1 else "")
+
+
+def dylora_by_rank(results: dict, metric: str = "test_accuracy") -> dict[str, dict[int, dict]]:
+    """``metric`` per rank over seeds, from the ``dylora_ranks`` sweep: {"dylora": {b: stats},
+    "lora": {r: stats}} with stats = {"mean", "std", "n"} (``stats``). DyLoRA's b is the rank one
+    trained model was evaluated at (its runs' details.by_rank); LoRA's r is the rank each
+    separately trained model had. For the figure::
+
+        by = dylora_by_rank(load_results("dylora_ranks"))
+        plots.ch2_variants.dylora_curve(means(by["dylora"]), reference=means(by["lora"]), reference_label="lora")
+    """
+    dylora: dict[int, list[float]] = {}
+    for run in select(results, "final", {"label": "dylora"}):
+        for b, scores in ((run.get("details") or {}).get("by_rank") or {}).items():
+            if _is_number(scores.get(metric)):
+                dylora.setdefault(int(b), []).append(scores[metric])
+    if not dylora:
+        raise ValueError(f"no DyLoRA run with {metric!r} per rank (details.by_rank) in these results: "
+                         f"load the dylora_ranks sweep (python -m peft_lab.experiments dylora_ranks)")
+    lora: dict[int, list[float]] = {}
+    for run in select(results, "final", {"label": "lora"}):
+        if _is_number(score := value(run, metric)):
+            lora.setdefault(int(run["config"]["r"]), []).append(score)
+    return {"dylora": {b: stats(dylora[b]) for b in sorted(dylora)},
+            "lora": {r: stats(lora[r]) for r in sorted(lora)}}
+
+
+def means(by_rank: dict[int, dict]) -> dict[int, float]:
+    """{rank: mean} of a ``dylora_by_rank`` half: the points ``dylora_curve`` draws."""
+    return {rank: s["mean"] for rank, s in by_rank.items()}

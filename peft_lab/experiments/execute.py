@@ -19,6 +19,7 @@ from ..data import Vocab
 from ..io import save_adapter
 from ..methods.adalora import rank_pattern
 from ..methods.base import peft_layers
+from ..methods.dylora import get_rank, set_rank
 from ..methods.loraplus import loraplus_optimizer
 from ..methods.soft_prompt import fold
 from ..model import ModelConfig, TinyTransformer
@@ -31,13 +32,14 @@ CURVE_POINTS = 20  # the stored loss curve: mean loss over this many equal windo
 OPTIMIZERS = {"loraplus": loraplus_optimizer}
 
 
-def scratch_model(head: str, num_labels: int) -> TinyTransformer:
+def scratch_model(head: str, num_labels: int, **shape) -> TinyTransformer:
     """The checkpoint's architecture and vocabulary with random weights, and the attention mode
-    ``load_pretrained`` uses for this head, so pretrained vs scratch differ only in the weights."""
+    ``load_pretrained`` uses for this head, so pretrained vs scratch differ only in the weights.
+    ``shape`` overrides ``ModelConfig`` fields (e.g. ``d_model=512, d_ff=2048`` for a wider twin)."""
     meta = hub.read_card()
     causal = meta.get("attention", {}).get(head, meta["model"]["causal"])
     model = TinyTransformer(ModelConfig(**{**meta["model"], "head": head, "num_labels": num_labels,
-                                           "causal": causal}))
+                                           "causal": causal, **shape}))
     model.vocab = Vocab.from_dict(meta["vocab"])
     return model.train()
 
@@ -93,6 +95,8 @@ def train_and_measure(spec: Spec, model: nn.Module) -> dict:
     metrics = dict(result.metrics)  # val_ and test_ accuracy and F1
     details = {"initial_loss": spectra.rounded(result.history[0]["loss"], 7),
                "loss_curve": loss_curve(result.history)}
+    if spec.extra.get("eval_ranks"):
+        details["by_rank"] = rank_metrics(spec, model)
     latency, merged = result.latency_ms, result.latency_merged_ms
     if hasattr(getattr(model, "soft_prompt", None), "fold"):  # the MLP/encoder is training-only
         fold(model)
@@ -108,6 +112,25 @@ def train_and_measure(spec: Spec, model: nn.Module) -> dict:
                 "latency_merged_ms": merged, "memory": result.memory.to_dict() if spec.measure else None,
                 "adapter_bytes": adapter_bytes(model)}
     return {"status": "ok", "metrics": metrics, "details": details}
+
+
+def rank_metrics(spec: Spec, model: nn.Module) -> dict[str, dict]:
+    """A trained DyLoRA model evaluated at every rank b of ``spec.extra["eval_ranks"]``: the same
+    weights cut to their first b components (``set_rank``), on the validation and test splits as
+    ``fit`` evaluates them. Returns {"b": {"val_accuracy", "test_accuracy", ...}}; the model is
+    left at the rank it had."""
+    task = get_task(spec.task)
+    splits = {prefix: task.encode(model.vocab, split, spec.max_len, spec.eval_size)
+              for prefix, split in (("val", "validation"), ("test", "test")) if split in task.splits()}
+    before, out = get_rank(model), {}
+    try:
+        for b in spec.extra["eval_ranks"]:
+            set_rank(model, b)
+            out[str(b)] = {f"{prefix}_{k}": v for prefix, data in splits.items()
+                           for k, v in task.evaluate(model, data).items()}
+    finally:
+        set_rank(model, before)
+    return out
 
 
 def run_train(spec: Spec) -> dict:

@@ -6,6 +6,7 @@ prints what a change costs (runs and estimated time) before anything runs.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -43,6 +44,7 @@ PREFIX_LENGTHS = (1, 2, 4, 8, 16, 32, 64)   # prefix tuning; prompt tuning at PR
 PROMPT_LENGTHS = (1, 4, 16, 64)
 TRAIN_SIZES = (100, 300, 1000, 3000, None)   # None = the whole training split
 LOW_DATA = 1000                              # the baselines' low-data split
+LORA_BESIDE_DYLORA = (1, 2, 4, 8)            # LoRA trained separately at these ranks, beside DyLoRA
 PROMPT_INIT = {"sentiment": "这条评论的情感是", "segmentation": "把这句话切分成词语"}
 
 
@@ -253,6 +255,24 @@ def delta_w_sweep(ctx: Context) -> list[Spec]:
                  extra={"ranks": [8, 64], "alpha_over_r": 2})]
 
 
+# The LoRA specs of dylora_ranks are those of lora_rank (and, at r = 8, of methods): a run with the
+# same key is the same computation, so results/dylora_ranks.json carries the 9 that results/lora_rank.json
+# and results/methods.json already held (records marked "carried", with "carried_from"; api.carry_over
+# into the journal before the sweep ran) and computed the DyLoRA runs and LoRA r = 1, 2, 4 at seed 2.
+# Its DyLoRA runs at rank 8 repeat results/methods.json's DyLoRA accuracies exactly.
+def dylora_ranks_sweep(ctx: Context) -> list[Spec]:
+    """DyLoRA (the method table's row: r_max = 8 on every linear layer) trained once per seed, then
+    evaluated at every rank b = 1..r_max from the same weights (details.by_rank); beside it LoRA
+    trained separately at LORA_BESIDE_DYLORA ranks (alpha 16, the lora_rank sweep's specs), both
+    with the recipe, SEEDS and the rate the methods sweep chose on validation."""
+    dylora, lora = method("dylora"), method("lora")
+    ranks = list(range(1, dylora.config.r + 1))
+    seeds = ctx.seeds(SEEDS)
+    specs = [spec(dylora, ctx.quick, seed=s, lr=ctx.lr(dylora), extra={"eval_ranks": ranks}) for s in seeds]
+    return specs + [spec(lora, ctx.quick, config=dataclasses.replace(lora.config, r=r), variant="alpha=16", seed=s,
+                         lr=ctx.lr(lora)) for r in ctx.points(LORA_BESIDE_DYLORA, (2, 8)) for s in seeds]
+
+
 def repro_sweep(ctx: Context) -> list[Spec]:
     """One tiny, cheap run that tests/test_experiments.py re-runs against the committed value."""
     return [Spec(label="lora", method="lora", config=pl.LoRAConfig(r=4, alpha=8).to_dict(), seed=0, lr=5e-3,
@@ -276,6 +296,7 @@ SWEEPS = {s.name: s for s in [
     Sweep("train_size", train_size_sweep, ("label", "train_size")),
     Sweep("delta_w", delta_w_sweep, ("label", "kind")),
     Sweep("segmentation", segmentation_sweep, ("label",)),
+    Sweep("dylora_ranks", dylora_ranks_sweep, ("label", "config.r")),
 ]}  # `all` runs them in this order: `methods` chooses the rates the later sweeps reuse
 # `all` is issue 6's comparison: every sweep but `baselines`, which answers "does pretraining pay"
 # at its own, longer budget and is run by name: the runs in results/baselines.json took 158 min of

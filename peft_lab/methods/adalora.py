@@ -21,6 +21,51 @@ from .lora import LowRankLinear, check_common_fields, check_rank, inject
 
 @dataclass
 class AdaLoRAConfig(PeftConfig):
+    """AdaLoRA: ``ΔW = (alpha / init_r) · P Λ Q`` with a rank budget that moves between layers.
+
+    Attributes
+    ----------
+    init_r : int
+        Rank r every layer starts with: P is d x r, Λ has r singular values, Q is r x k. The
+        total, init_r x layers, is the paper's initial budget b(0).
+        Allowed: an integer >= target_r, at most min(d, k) of every targeted layer. Default: 12.
+    target_r : int
+        Average rank per layer left at the end: target_r x layers is the final budget b(T).
+        Allowed: an integer with 1 <= target_r <= init_r. Default: 4.
+    alpha : float
+        α: ΔW is scaled by α/init_r, fixed while singular values are masked.
+        Allowed: a number > 0. Default: 16.
+    dropout : float
+        Dropout probability on the input x of the low-rank path only.
+        Allowed: 0 <= dropout < 1. Default: 0.0.
+    target_modules : tuple of str or str
+        Which linear layers get an update, read as in ``LoRAConfig``: a tuple of names, one
+        regular expression over the whole module name, or "all-linear". The budget can only
+        move between the layers chosen here, hence many. Allowed: a non-empty tuple of names,
+        a regular expression or "all-linear". Default: "all-linear".
+    tinit : float
+        The paper's t_i as a fraction of the training steps: the budget stays at b(0) while
+        the importance scores warm up. Allowed: 0 <= tinit < 1, tinit + tfinal < 1.
+        Default: 0.1.
+    tfinal : float
+        The paper's t_f as a fraction of the training steps: the last steps train at the
+        final budget b(T) with the rank pattern fixed. Allowed: 0 <= tfinal < 1,
+        tinit + tfinal < 1. Default: 0.3.
+    deltaT : int
+        ΔT, steps between two maskings while the budget shrinks (the paper uses 10-100 on
+        long runs). Allowed: an integer >= 1. Default: 1.
+    beta1 : float
+        β1, smoothing of the sensitivity |θ ∇θ| (an exponential moving average).
+        Allowed: 0 <= beta1 < 1. Default: 0.85.
+    beta2 : float
+        β2, smoothing of the sensitivity's uncertainty |I - Ī|.
+        Allowed: 0 <= beta2 < 1. Default: 0.85.
+    orth_reg_weight : float
+        γ, weight of the regulariser ||PᵀP - I||² + ||QQᵀ - I||² that keeps P and Q near
+        orthogonal (averaged over layers, so one γ suits 4 or 400 adapted layers).
+        Allowed: a number >= 0 (0 switches it off). Default: 0.5.
+    """
+
     init_r: int = 12                   # rank every layer starts with (the budget's upper end)
     target_r: int = 4                  # average rank per layer left at the end
     alpha: float = 16                  # scaling = alpha / init_r, fixed while ranks are masked
@@ -45,8 +90,9 @@ class AdaLoRAConfig(PeftConfig):
         check_probability("tinit", self.tinit)
         check_probability("tfinal", self.tfinal)
         if self.tinit + self.tfinal >= 1:
-            raise ValueError(f"tinit + tfinal = {self.tinit} + {self.tfinal} must be < 1 (fractions of the "
-                             f"training steps), or no steps are left for the budget to shrink")
+            raise ValueError(f"tinit={self.tinit!r} and tfinal={self.tfinal!r} add up to {self.tinit + self.tfinal:g}; "
+                             f"the sum must be < 1 (fractions of the training steps), or no steps are left "
+                             f"for the budget to shrink")
         check_positive_int("deltaT", self.deltaT)
         check_probability("beta1", self.beta1)
         check_probability("beta2", self.beta2)

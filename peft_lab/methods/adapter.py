@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from .base import (PeftConfig, PeftLayer, check_choice, check_positive, check_positive_int,
-                   find_targets, freeze_all_but, head_is_new, normalize_targets, peft_layers,
+                   check_targets, find_targets, freeze_all_but, head_is_new, peft_layers,
                    wrap_targets)
 
 PLACEMENTS = {  # placement -> default target_modules
@@ -34,6 +34,32 @@ ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
 @dataclass
 class AdapterConfig(PeftConfig):
+    """Bottleneck adapters: ``h + W_up · f(W_down · h)`` after (or beside) the targeted modules.
+
+    Attributes
+    ----------
+    bottleneck : int
+        m, the adapter's inner width: W_down is m x d and W_up is d x m, so each adapter adds
+        2dm + d + m parameters. Allowed: an integer with 1 <= m < d of every targeted module.
+        Default: 32.
+    placement : str
+        Where the adapters sit: "houlsby" after the attention output and after the FFN (2 per
+        layer), "pfeiffer" after the FFN only (1 per layer), "parallel" beside the whole FFN
+        (He et al., 2022). Allowed: "houlsby", "pfeiffer" or "parallel". Default: "houlsby".
+    activation : str
+        f, the bottleneck's nonlinearity (without it the adapter would be a linear map).
+        Allowed: "relu", "gelu" or "silu". Default: "relu".
+    scale : float
+        s, the weight of a parallel adapter's branch: ``FFN(x) + s · W_up f(W_down x)``.
+        Allowed: a number > 0 with placement="parallel"; 1.0 with the other placements.
+        Default: 1.0.
+    target_modules : tuple of str or str or None
+        The modules to put adapters on; None takes the placement's defaults (PLACEMENTS), which
+        fit TinyTransformer and HF-style names. Read as in ``LoRAConfig``: a tuple of names,
+        one regular expression over the whole module name, or "all-linear". Allowed: None, a
+        non-empty tuple of names, a regular expression or "all-linear". Default: None.
+    """
+
     bottleneck: int = 32            # m: the adapter's inner width; the chapter's advice is d/16 ... d/4
     placement: str = "houlsby"      # where the adapters sit (see PLACEMENTS)
     activation: str = "relu"        # f, the bottleneck's nonlinearity (without it the adapter would be linear)
@@ -51,7 +77,7 @@ class AdapterConfig(PeftConfig):
             raise ValueError(f"scale={self.scale!r} only applies to placement='parallel'; "
                              f"with placement={self.placement!r} leave it at 1.0")
         if self.target_modules is not None:
-            self.target_modules = normalize_targets("target_modules", self.target_modules)
+            self.target_modules = check_targets("target_modules", self.target_modules)
 
     @property
     def targets(self) -> tuple | str:

@@ -16,7 +16,7 @@ from typing import Callable, ClassVar, Iterable
 import torch
 from torch import nn
 
-from ..budget.arch import normalize_targets  # noqa: F401 (one rule for model and calculator)
+from ..budget.arch import normalize_targets, what_exists  # one rule for model and calculator
 
 
 # ----------------------------------------------------------------------------- configs
@@ -57,8 +57,36 @@ def check_probability(name: str, value) -> None:
 
 def check_choice(name: str, value, allowed: Iterable) -> None:
     allowed = tuple(allowed)
-    if value not in allowed:
+    if not any(value == a and _same_kind(value, a) for a in allowed):
         raise ValueError(f"{name}={value!r} is not one of {allowed}")
+
+
+def _same_kind(value, allowed) -> bool:
+    """1 is not True and 64.0 is not the block size 64, though Python finds them equal."""
+    return isinstance(value, bool) is isinstance(allowed, bool) and \
+        not (isinstance(allowed, int) and isinstance(value, float))
+
+
+def check_bool(name: str, value) -> None:
+    if not isinstance(value, bool):  # "no" or 0 would silently read as a truth value
+        raise ValueError(f"{name}={value!r} must be True or False")
+
+
+def check_targets(name: str, value) -> tuple[str, ...] | str:
+    """A sequence of module names, one string (a regular expression) or "all-linear"; returns the
+    normalised value. A regular expression that does not compile is reported here, at the config."""
+    value = normalize_targets(name, value)
+    if value == "":
+        raise ValueError(f"{name}='' must name at least one module: a tuple of names such as "
+                         f"('q_proj', 'v_proj'), a regular expression or 'all-linear'")
+    if isinstance(value, str) and value != "all-linear":
+        try:
+            re.compile(value)
+        except re.error as e:
+            raise ValueError(f"{name}={value!r}: a single string is read as a regular expression over the "
+                             f"full module name, and this one does not compile ({e}); it must be a valid "
+                             f"regular expression, or a tuple of names such as ('q_proj', 'v_proj')") from e
+    return value
 
 
 # ----------------------------------------------------------------------------- wrappers
@@ -125,7 +153,8 @@ def find_targets(model: nn.Module, target_modules, kind: type | tuple = nn.Linea
 
     ``target_modules`` is a sequence of names (a name matches exactly or as the last dotted
     parts, like ``"q_proj"`` for ``"layers.0.self_attn.q_proj"``), a single string taken as a
-    regular expression over the full name, or ``"all-linear"`` (every linear but the head).
+    regular expression that must match the whole name (``re.fullmatch``, as HF PEFT reads it:
+    ``r".*\\.q_proj"``, not ``"q_proj"``), or ``"all-linear"`` (every linear but the head).
     """
     heads = head_names(model)
     candidates = [n for n, m in model.named_modules()
@@ -140,10 +169,9 @@ def find_targets(model: nn.Module, target_modules, kind: type | tuple = nn.Linea
                          f"reads its weights directly instead of calling the module: a wrapper there would "
                          f"be silently ignored. Target other linear layers (e.g. linear1, linear2)")
     if not found:
-        short = sorted({n.rsplit(".", 1)[-1] for n in candidates})
         kinds = kind.__name__ if isinstance(kind, type) else "/".join(k.__name__ for k in kind)
         raise ValueError(f"{field}={target_modules!r} matches no {kinds} module of "
-                         f"{type(model).__name__}; module names that exist: {short}")
+                         f"{type(model).__name__}; {what_exists(field, target_modules, candidates)}")
     return found
 
 

@@ -23,6 +23,30 @@ from .lora import LoRALinear, check_common_fields, inject
 
 @dataclass
 class DyLoRAConfig(PeftConfig):
+    """DyLoRA: LoRA trained so that every rank b in [min_r, r] works (Valipour et al., 2023).
+
+    Attributes
+    ----------
+    r : int
+        The largest rank (the paper's r_max): A is r x k and B is d x r, as in LoRA, and
+        ``set_rank(model, b)`` later uses only their first b components.
+        Allowed: an integer >= min_r, at most min(d, k) of every targeted layer. Default: 8.
+    alpha : float
+        α: the update at the active rank b is scaled by α/b, as in the paper.
+        Allowed: a number > 0. Default: 16.
+    dropout : float
+        Dropout probability on the input x of the low-rank path only.
+        Allowed: 0 <= dropout < 1. Default: 0.0.
+    target_modules : tuple of str or str
+        Which linear layers get an update, read as in ``LoRAConfig``: a tuple of names (full
+        names or their last parts), one regular expression over the whole module name, or
+        "all-linear". Allowed: a non-empty tuple of names, a regular expression or
+        "all-linear". Default: ("q_proj", "v_proj").
+    min_r : int
+        The smallest rank sampled in training (the paper's r_min); each step draws b
+        uniformly from [min_r, r]. Allowed: an integer with 1 <= min_r <= r. Default: 1.
+    """
+
     r: int = 8                                   # the largest rank; every b in [min_r, r] is trained
     alpha: float = 16                            # scaling = alpha / b for the active rank b (paper)
     dropout: float = 0.0                         # dropout on the input of the low-rank path only

@@ -18,23 +18,40 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import (PeftConfig, PeftLayer, find_targets, freeze_all_but, head_is_new,
-                   normalize_targets, peft_layers, replace_module)
+from .base import (PeftConfig, PeftLayer, check_targets, find_targets, freeze_all_but,
+                   head_is_new, peft_layers, replace_module)
 
 
 @dataclass
 class IA3Config(PeftConfig):
+    """(IA)³: learned vectors l that rescale activations, ``l ⊙ (W x)`` or ``W (l ⊙ x)``.
+
+    Attributes
+    ----------
+    target_modules : tuple of str or str
+        The linear layers whose activations are rescaled (the paper: keys, values and the
+        FFN, giving l_k, l_v and l_ff). Read as in ``LoRAConfig``: a tuple of names, one
+        regular expression over the whole module name, or "all-linear". Allowed: a non-empty
+        tuple of names, a regular expression or "all-linear".
+        Default: ("k_proj", "v_proj", "down_proj").
+    feedforward_modules : tuple of str or str
+        Of the targets, those whose *input* is rescaled, ``W (l_ff ⊙ x)``, so l_ff has the
+        FFN's hidden width; the others rescale their output, ``l ⊙ (W x)``. Allowed: a subset
+        of target_modules (a tuple of names or a regular expression), or () to rescale only
+        outputs. Default: ("down_proj",).
+    """
+
     target_modules: tuple | str = ("k_proj", "v_proj", "down_proj")   # the paper: keys, values, FFN
     feedforward_modules: tuple | str = ("down_proj",)   # of those, the ones whose *input* is rescaled
 
     method = "ia3"
 
     def __post_init__(self):
-        self.target_modules = normalize_targets("target_modules", self.target_modules)
+        self.target_modules = check_targets("target_modules", self.target_modules)
         if isinstance(self.feedforward_modules, (list, tuple)) and not self.feedforward_modules:
             self.feedforward_modules = ()   # rescale outputs only
         else:
-            self.feedforward_modules = normalize_targets("feedforward_modules", self.feedforward_modules)
+            self.feedforward_modules = check_targets("feedforward_modules", self.feedforward_modules)
         if isinstance(self.target_modules, tuple) and isinstance(self.feedforward_modules, tuple):
             stray = [f for f in self.feedforward_modules if f not in self.target_modules]
             if stray:

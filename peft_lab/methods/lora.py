@@ -19,9 +19,9 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import (PeftConfig, PeftLayer, check_positive, check_positive_int, check_probability,
-                   find_targets, freeze_all_but, head_is_new, normalize_targets, peft_layers,
-                   wrap_targets)
+from .base import (PeftConfig, PeftLayer, check_bool, check_positive, check_positive_int,
+                   check_probability, check_targets, find_targets, freeze_all_but, head_is_new,
+                   peft_layers, wrap_targets)
 from .nf4 import NF4Linear
 
 LINEAR_KINDS = (nn.Linear, NF4Linear)  # what the LoRA family wraps: float linears or 4-bit ones
@@ -29,6 +29,38 @@ LINEAR_KINDS = (nn.Linear, NF4Linear)  # what the LoRA family wraps: float linea
 
 @dataclass
 class LoRAConfig(PeftConfig):
+    """LoRA on the targeted linear layers: ``h = W0 x + (alpha / r) · B A x`` (Hu et al., 2021).
+
+    Attributes
+    ----------
+    r : int
+        Rank r of the update ΔW = (α/r)·B A, with A: r x k and B: d x r. Each adapted layer
+        adds r·(d + k) parameters; a larger r can express more but costs more.
+        Allowed: an integer >= 1, at most min(d, k) of every targeted layer. Default: 8.
+    alpha : float
+        α, the numerator of the scaling α/r that multiplies B A. The paper sets α once and
+        keeps it while trying other r, so the learning rate need not be re-tuned.
+        Allowed: a number > 0. Default: 16.
+    dropout : float
+        Dropout probability on the input x of the low-rank path only (W0 x is untouched).
+        Allowed: 0 <= dropout < 1. Default: 0.0.
+    target_modules : tuple of str or str
+        Which linear layers W0 get an update (the paper adapts the attention's W_q and W_v).
+        A tuple of names selects every module whose full name equals a name or ends with
+        ``"." + name``: ``("q_proj", "v_proj")``. A single string is a regular expression
+        that must match the whole module name (``re.fullmatch``, as in HF PEFT):
+        ``r".*\\.q_proj"`` works, ``"q_proj"`` matches nothing. ``"all-linear"`` is every
+        linear layer except the task head. Allowed: a non-empty tuple of names, a regular
+        expression or "all-linear". Default: ("q_proj", "v_proj").
+    use_rslora : bool
+        rsLoRA (Kalajdzievski, 2023): scaling α/√r instead of α/r, which keeps the update
+        stable as r grows. Allowed: True or False. Default: False.
+    use_dora : bool
+        DoRA (Liu et al., 2024): learn the magnitude m of W0 + ΔW (one value per output
+        feature) apart from its direction; adds d parameters per layer.
+        Allowed: True or False. Default: False.
+    """
+
     r: int = 8                                   # rank of the update; r << min(d, k)
     alpha: float = 16                            # update scale numerator: scaling = alpha / r
     dropout: float = 0.0                         # dropout on the input of the low-rank path only
@@ -41,6 +73,8 @@ class LoRAConfig(PeftConfig):
     def __post_init__(self):
         check_positive_int("r", self.r)
         check_common_fields(self)
+        check_bool("use_rslora", self.use_rslora)
+        check_bool("use_dora", self.use_dora)
 
     @property
     def scaling(self) -> float:
@@ -51,7 +85,7 @@ def check_common_fields(config) -> None:
     """alpha, dropout and target_modules mean the same in every LoRA variant's config."""
     check_positive("alpha", config.alpha)
     check_probability("dropout", config.dropout)
-    config.target_modules = normalize_targets("target_modules", config.target_modules)
+    config.target_modules = check_targets("target_modules", config.target_modules)
 
 
 def check_rank(name: str, r: int, base: nn.Module) -> None:

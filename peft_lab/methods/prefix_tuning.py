@@ -20,11 +20,28 @@ from torch import nn
 
 from ..model import VirtualTokens
 from . import soft_prompt
-from .base import PeftConfig, check_positive_int
+from .base import PeftConfig, check_bool, check_positive_int
 
 
 @dataclass
 class PrefixTuningConfig(PeftConfig):
+    """Prefix tuning: L key and L value vectors prepended inside every attention layer.
+
+    Attributes
+    ----------
+    num_virtual_tokens : int
+        L, the prefix length: each layer gets L keys and L values, L·2·n_layers·d values in
+        all (the paper uses 10-200). Allowed: an integer >= 1, less than the model's max_len.
+        Default: 20.
+    encoder_hidden_size : int
+        h, the width of the reparameterisation P = MLP(P'), Linear(d, h) -> Tanh ->
+        Linear(h, 2·n_layers·d); only used while training, ``pl.fold`` removes it.
+        Allowed: an integer >= 1. Default: 128.
+    projection : bool
+        Train the prefix through the MLP, as the paper does; False trains P directly (that is
+        P-Tuning v2). Allowed: True or False. Default: True.
+    """
+
     num_virtual_tokens: int = 20     # L key/value pairs per layer; the paper uses 10-200
     encoder_hidden_size: int = 128   # h: width of the reparameterisation MLP (training only)
     projection: bool = True          # train through the MLP (the paper); False = train P directly
@@ -34,8 +51,7 @@ class PrefixTuningConfig(PeftConfig):
     def __post_init__(self):
         check_positive_int("num_virtual_tokens", self.num_virtual_tokens)
         check_positive_int("encoder_hidden_size", self.encoder_hidden_size)
-        if not isinstance(self.projection, bool):
-            raise ValueError(f"projection={self.projection!r} must be True or False")
+        check_bool("projection", self.projection)
 
 
 def as_virtual_tokens(P: torch.Tensor) -> VirtualTokens:

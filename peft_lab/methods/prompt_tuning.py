@@ -23,6 +23,22 @@ from .base import PeftConfig, check_positive_int
 
 @dataclass
 class PromptTuningConfig(PeftConfig):
+    """Prompt tuning: L trainable vectors P_e (L x d) prepended to the input embeddings.
+
+    Attributes
+    ----------
+    num_virtual_tokens : int
+        L, the number of soft-prompt vectors (the paper's prompt length); they add L·d
+        parameters and take L places of the context window. Allowed: an integer >= 1, less
+        than the model's max_len. Default: 20.
+    init_text : str or None
+        Start P_e from the embeddings of these characters, repeated or cut to L (the paper
+        finds initialising from real words better than random, most of all for small
+        models; it needs the model's vocabulary, set by ``pl.load_pretrained``); None starts
+        from random vectors at the embeddings' scale.
+        Allowed: None or a non-empty string. Default: None.
+    """
+
     num_virtual_tokens: int = 20   # L: more vectors = more capacity, but less room for the text
     init_text: str | None = None   # start from these characters' embeddings (repeated/truncated to L)
 

@@ -29,6 +29,23 @@ ENCODERS = ("mlp", "lstm")
 
 @dataclass
 class PTuningConfig(PeftConfig):
+    """P-Tuning: L virtual input tokens produced by a prompt encoder, ``MLP(LSTM(P_0..P_L-1))``.
+
+    Attributes
+    ----------
+    num_virtual_tokens : int
+        L, the number of virtual tokens prepended to the input (L·d parameters once the
+        encoder is folded away). Allowed: an integer >= 1, less than the model's max_len.
+        Default: 20.
+    encoder_hidden_size : int
+        h, the prompt encoder's width; the encoder trains, then ``pl.fold`` replaces it by
+        the L vectors it produces. Allowed: an integer >= 1. Default: 128.
+    encoder : str
+        The prompt encoder: "mlp" (HF PEFT's recommended default) or "lstm" (the paper's
+        two-layer bidirectional LSTM followed by an MLP). Allowed: "mlp" or "lstm".
+        Default: "mlp".
+    """
+
     num_virtual_tokens: int = 20     # L virtual tokens prepended to the input
     encoder_hidden_size: int = 128   # h: width of the prompt encoder (training only; folded away after)
     encoder: str = "mlp"             # "mlp" (HF's recommended default) or "lstm" (the paper's: 2-layer BiLSTM + MLP)

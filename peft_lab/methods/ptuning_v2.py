@@ -21,6 +21,16 @@ from .base import PeftConfig, check_positive_int
 
 @dataclass
 class PTuningV2Config(PeftConfig):
+    """P-Tuning v2: deep prompt tuning, L key/value vectors per layer trained directly.
+
+    Attributes
+    ----------
+    num_virtual_tokens : int
+        L, the prompt length: each attention layer gets L keys and L values, L·2·n_layers·d
+        parameters (the paper: under 20 for classification, about 100 for tagging).
+        Allowed: an integer >= 1, less than the model's max_len. Default: 20.
+    """
+
     num_virtual_tokens: int = 20   # L pairs per layer; the paper: < 20 for classification, ~100 for tagging
 
     method = "p_tuning_v2"

@@ -27,6 +27,41 @@ from .nf4 import BLOCK_SIZES, NF4Linear
 
 @dataclass
 class QLoRAConfig(LoRAConfig):
+    """QLoRA: the linear layers of the blocks stored in 4-bit NF4, LoRA in full precision on top.
+
+    Attributes
+    ----------
+    r : int
+        Rank r of each LoRA update ΔW = (α/r)·B A, as in ``LoRAConfig``.
+        Allowed: an integer >= 1, at most min(d, k) of every targeted layer. Default: 8.
+    alpha : float
+        α, the numerator of the scaling α/r. Allowed: a number > 0. Default: 16.
+    dropout : float
+        Dropout probability on the input x of the low-rank path only.
+        Allowed: 0 <= dropout < 1. Default: 0.0.
+    target_modules : tuple of str or str
+        Which linear layers get a LoRA update, read as in ``LoRAConfig``: a tuple of names,
+        one regular expression over the whole module name, or "all-linear". Every linear
+        layer but the head is quantised whatever this says; the paper adapts them all.
+        Allowed: a non-empty tuple of names, a regular expression or "all-linear".
+        Default: "all-linear".
+    use_rslora : bool
+        rsLoRA scaling α/√r instead of α/r. Allowed: True or False. Default: False.
+    use_dora : bool
+        DoRA on top of the 4-bit base (magnitude and direction learned apart).
+        Allowed: True or False. Default: False.
+    block_size : int
+        Weights that share one absmax constant (the paper's block size 64); the constants
+        cost 32/block_size extra bits per weight. Allowed: a power of two from 32 to 4096
+        (nf4.BLOCK_SIZES). Default: 64.
+    double_quant : bool
+        Double quantisation: store the absmax constants in 8 bits as well (the paper: about
+        0.37 bits per weight saved at block size 64). Allowed: True or False. Default: True.
+    double_quant_block_size : int
+        Absmax constants that share one fp32 second-level constant (the paper's 256).
+        Allowed: a power of two from 32 to 4096 (nf4.BLOCK_SIZES). Default: 256.
+    """
+
     target_modules: tuple | str = "all-linear"  # the paper: adapters on every linear layer
     block_size: int = 64               # weights per absmax constant: 32/64 = 0.5 extra bits per weight
     double_quant: bool = True          # store the absmax constants in 8 bits too (≈ 0.37 bits saved)

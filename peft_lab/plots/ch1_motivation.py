@@ -22,22 +22,22 @@ GPT-4's size was never published; the "1.8 T" the source chapter plots is a rumo
 """
 from __future__ import annotations
 
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.ticker import LogLocator
 
 from .. import budget
 from ..i18n import t
-from .common import figure, final_runs, human_bytes, human_count, name, note, stacked_bars, value_labels
+from .common import (arch_name, figure, final_runs, human_bytes, human_count, live_note, measured_note, name,
+                     note, stacked_bars)
+from .labels import direct_labels
 from .style import PART_COLORS, color, series_color
 
-# preset -> (display name, release year). Years are public release dates of the checkpoints.
+# preset -> release year of the checkpoint (display names: common.ARCH_NAMES)
 RELEASES = {
-    "bert-base": ("BERT-base", 2018), "gpt2": ("GPT-2", 2019), "t5-base": ("T5-base", 2019),
-    "gpt2-large": ("GPT-2 large", 2019), "opt-350m": ("OPT-350m", 2022), "bloomz-560m": ("BLOOMZ-560m", 2022),
-    "llama-7b": ("LLaMA-7B", 2023), "llama-2-13b": ("Llama 2 13B", 2023), "llama-65b": ("LLaMA-65B", 2023),
-    "llama-2-70b": ("Llama 2 70B", 2023), "llama-3.2-1b": ("Llama 3.2 1B", 2024), "qwen2.5-3b": ("Qwen2.5-3B", 2024),
+    "bert-base": 2018, "gpt2": 2019, "t5-base": 2019, "gpt2-large": 2019, "opt-350m": 2022, "bloomz-560m": 2022,
+    "llama-7b": 2023, "llama-2-13b": 2023, "llama-65b": 2023, "llama-2-70b": 2023, "llama-3.2-1b": 2024,
+    "qwen2.5-3b": 2024,
 }
 # Models without a preset: (parameters as published, year, citation) -- paper numbers, drawn as such.
 PUBLISHED = {
@@ -48,37 +48,51 @@ PARTS = ("weights", "gradients", "optimizer_state", "activations")
 
 
 def model_growth(presets=tuple(RELEASES), published: dict | None = PUBLISHED, tiny: bool = True) -> Figure:
-    """Parameters of real models by release year (log axis), one horizontal bar each.
+    """Parameters of real models against release year (log axis), one named dot each; the
+    largest model released so far is traced by a line -- the growth the chapter talks about --
+    while the small models released alongside stay visible below it.
 
     ``presets``: names in ``RELEASES`` (counted with ``budget.count``); ``published``: name ->
-    (parameters, year, citation), drawn hatched and labelled as paper numbers; ``tiny`` adds this
-    course's TinyTransformer (``budget.count("tiny")``) for scale.
+    (parameters, year, citation), drawn hollow and labelled as paper figures; ``tiny`` adds this
+    course's TinyTransformer (``budget.count("tiny")``, language-model head included) as a
+    horizontal line for scale.
     """
-    rows = [(RELEASES[p][1], budget.count(p), f"{RELEASES[p][0]} ({RELEASES[p][1]})", False) for p in presets]
-    rows += [(year, n, f"{label} ({year})", True) for label, (n, year, _) in (published or {}).items()]
+    rows = [(RELEASES[p], budget.count(p), arch_name(p), False) for p in presets]
+    rows += [(year, n, label, True) for label, (n, year, _) in (published or {}).items()]
+    if not rows:
+        raise ValueError("model_growth needs at least one preset or published model")
     rows.sort(key=lambda row: (row[0], row[1]))
-    if tiny:
-        rows.insert(0, (0, budget.count("tiny"), t("tiny_model"), False))
-    fig, ax = figure(width=9.5, height=0.42 * len(rows) + 1.8)
-    y = np.arange(len(rows))
+    fig, ax = figure(width=10, height=6.2)
+    for paper in (False, True):
+        pts = [row for row in rows if row[3] == paper]
+        if pts:
+            ax.scatter([r[0] for r in pts], [r[1] for r in pts], s=70, zorder=3, linewidths=2,
+                       facecolors="white" if paper else series_color(0), edgecolors=series_color(0))
+    largest = {}
+    for year, n, _, _ in rows:   # the largest model released up to each year: growth, never a false drop
+        largest[year] = max([n] + list(largest.values()))
+    years = sorted(largest)
+    ax.plot(years, [largest[y] for y in years], color=series_color(0), linewidth=1.5, alpha=0.6, zorder=2,
+            label=t("largest_per_year"))
     sizes = [row[1] for row in rows]
-    bars = ax.barh(y, sizes, color=[series_color(2) if i == 0 and tiny else series_color(0) for i in range(len(rows))],
-                   height=0.65)
-    for bar, row in zip(bars, rows):
-        if row[3]:
-            bar.set_facecolor("white")
-            bar.set_edgecolor(series_color(0))
-            bar.set_hatch("//")
-    value_labels(ax, bars, [human_count(n) + (t("paper_number") if paper else "") for _, n, _, paper in rows],
-                 horizontal=True)
-    ax.set_yticks(y, [row[2] for row in rows])
-    ax.invert_yaxis()   # oldest at the top: growth reads downwards
-    ax.set_xscale("log")
-    ax.set_xlim(min(sizes) / 2, max(sizes) * 15)
-    ax.xaxis.set_major_formatter(lambda v, _: human_count(v))
-    ax.set_xlabel(t("params_log"))
+    low = min(sizes)
+    if tiny:
+        n_tiny = budget.count("tiny")
+        ax.axhline(n_tiny, color=series_color(2), linestyle="--", linewidth=1.8,
+                   label=t("name_count", name=t("tiny_model"), n=human_count(n_tiny)))
+        low = min(low, n_tiny)
+    ax.set_yscale("log")
+    ax.set_ylim(low / 4, max(sizes) * 6)
+    ax.set_xlim(years[0] - 0.6, years[-1] + 1.6)
+    ax.set_xticks(range(years[0], years[-1] + 1))
+    ax.yaxis.set_major_formatter(lambda v, _: human_count(v))
+    ax.set_ylabel(t("params_log"))
+    ax.set_xlabel(t("release_year"))
     ax.set_title(t("model_growth_title"))
-    ax.grid(axis="y", visible=False)
+    ax.legend(frameon=False, loc="upper left")
+    direct_labels(ax, [r[0] for r in rows], [r[1] for r in rows],
+                  [t("name_count", name=r[2], n=human_count(r[1])) + (t("paper_number") if r[3] else "") for r in rows],
+                  ["#333333"] * len(rows), fontsize=10)
     cites = "; ".join(f"{k}: {v[2]}" for k, v in (published or {}).items())
     note(fig, "computed", t("note_budget_count") + (t("note_paper_rows", cites=cites) if cites else ""))
     return fig
@@ -92,18 +106,20 @@ def _unit(max_bytes: float) -> tuple[float, str]:
 
 
 def _memory_figure(names: list[str], parts: list[dict], title: str) -> Figure:
-    """Stacked bars of the four parts of training memory, one bar per entry of ``parts``."""
+    """Stacked bars of the four parts of training memory, one bar per entry of ``parts``; more
+    than seven bars lie horizontally, so every name reads level and every total at full size."""
     totals = [sum(p[k] for k in PARTS) for p in parts]
     size, unit = _unit(max(totals))
-    many = len(names) > 7   # e.g. every method of the comparison: slanted names, smaller totals
-    fig, ax = figure(width=min(14.0, max(6.0, 1.9 * len(names) + 2.5)), height=5.6 if many else 5.0)
-    stacked_bars(ax, names, {k: [p[k] / size for p in parts] for k in PARTS}, PART_COLORS,
-                 totals_fmt=lambda v: human_bytes(v * size), fontsize=8 if many else 10)
+    many = len(names) > 7   # e.g. every method of the comparison
     if many:
-        plt.setp(ax.get_xticklabels(), rotation=40, ha="right", rotation_mode="anchor")
-    ax.set_ylabel(t("memory_axis", unit=unit))
+        fig, ax = figure(width=10, height=min(7.5, 0.36 * len(names) + 2.0))
+    else:
+        fig, ax = figure(width=min(14.0, max(6.0, 1.9 * len(names) + 2.5)), height=5.0)
+    stacked_bars(ax, names, {k: [p[k] / size for p in parts] for k in PARTS}, PART_COLORS,
+                 totals_fmt=lambda v: human_bytes(v * size), horizontal=many)
+    (ax.set_xlabel if many else ax.set_ylabel)(t("memory_axis", unit=unit))
     ax.set_title(title)
-    ax.grid(axis="x", visible=False)
+    ax.grid(axis="y" if many else "x", visible=False)
     return fig
 
 
@@ -118,16 +134,18 @@ def memory_breakdown(reports, names: list[str] | None = None) -> Figure:
     names = names or [f"{name(r.method)}\n{name('prec_' + r.precision)}" for r in reports]
     r0 = reports[0]
     fig = _memory_figure(names, [r.to_dict() for r in reports],
-                         t("memory_breakdown_title", arch=r0.arch, batch=r0.batch_size, seq=r0.seq_len))
+                         t("memory_breakdown_title", arch=arch_name(r0.arch), batch=r0.batch_size, seq=r0.seq_len))
     note(fig, "computed", t("note_budget_memory", optimizer=r0.optimizer))
     return fig
 
 
-def measured_memory(run_results, names: list[str] | None = None) -> Figure:
+def measured_memory(run_results, names: list[str] | None = None, results: dict | None = None) -> Figure:
     """The same stacked bars, measured while training (``RunResult.memory``, or run records of a
-    results dict with ``metrics.memory``): tensors held, and tensors autograd saved."""
-    parts, labels = [], []
-    for r in run_results:
+    results dict with ``metrics.memory``): tensors held, and tensors autograd saved. The footer
+    gives the runs' recipe (batch size and characters per example set the activations); pass
+    the records' ``results`` to name the file and date too."""
+    parts, labels, runs = [], [], list(run_results)
+    for r in runs:
         if isinstance(r, dict):
             memory, label = (r.get("metrics") or {}).get("memory"), r["label"]
         else:
@@ -139,7 +157,11 @@ def measured_memory(run_results, names: list[str] | None = None) -> Figure:
     if not parts:
         raise ValueError("measured_memory needs at least one RunResult or run record")
     fig = _memory_figure(names or labels, parts, t("measured_memory_title"))
-    note(fig, "measured", t("note_memory_meter"))
+    meter = t("clause_sep") + t("note_memory_meter")
+    if results is not None:
+        measured_note(fig, results, runs=runs, extra=meter)
+    else:
+        live_note(fig, runs, extra=meter)
     return fig
 
 
@@ -153,8 +175,10 @@ def runs_with_memory(results: dict, labels=None) -> list[dict]:
 
 
 def storage_vs_tasks(arch, configs: dict, max_tasks: int = 10, dtype: str = "bf16") -> Figure:
-    """Left: bytes to serve n fine-tuned tasks, n full copies vs one base + n adapters. Right: what
-    one more task adds (a whole model vs one adapter, log axis). From ``budget.storage``.
+    """Left: bytes to serve n fine-tuned tasks, n full copies vs one base + n PEFT weight files,
+    each line named at its end (lines that coincide share one name). Right: what one more task
+    adds (a whole model vs one file), a dot per method on a log axis with its size written beside
+    it -- bars on a log axis would make the sizes look alike. From ``budget.storage``.
 
     ``configs``: label -> method config (``pl.FullFineTuningConfig()`` gives the full-copy line).
     """
@@ -163,24 +187,46 @@ def storage_vs_tasks(arch, configs: dict, max_tasks: int = 10, dtype: str = "bf1
                for label, c in configs.items()}
     per_task = {label: budget.storage(arch, c, dtype=dtype).adapter for label, c in configs.items()}
     size, unit = _unit(max(max(v) for v in serving.values()))
-    fig, (ax1, ax2) = figure(ncols=2, width=12.5, height=4.8)
+    fig, (ax1, ax2) = figure(ncols=2, width=13, height=5.0)
     for label, sizes in serving.items():
         ax1.plot(n, np.array(sizes) / size, marker="o", linewidth=2, label=name(label), color=color(label))
     ax1.set_xlabel(t("n_tasks"))
     ax1.set_ylabel(t("storage_axis", unit=unit))
     ax1.set_xticks(n)
-    ax1.set_ylim(bottom=0)
-    ax1.legend(frameon=False)
-    ax1.set_title(t("storage_title", arch=budget.get(arch).name, dtype=dtype))
+    ax1.set_ylim(0, max(max(v) for v in serving.values()) / size * 1.12)   # room for the top line's name
+    ax1.set_xlim(0.5, max_tasks + 0.5)
+    _end_labels(ax1, {label: sizes[-1] / size for label, sizes in serving.items()}, max_tasks)
+    ax1.set_title(t("storage_title", arch=arch_name(arch), dtype=dtype))
     labels = list(per_task)
-    bars = ax2.bar(np.arange(len(labels)), [per_task[l] for l in labels], 0.6, color=[color(l) for l in labels])
-    value_labels(ax2, bars, [human_bytes(per_task[l]) for l in labels])
+    x = np.arange(len(labels))
+    ax2.scatter(x, [per_task[l] for l in labels], s=90, color=[color(l) for l in labels], zorder=3)
+    for xi, label in zip(x, labels):
+        ax2.annotate(human_bytes(per_task[label]), (xi, per_task[label]), xytext=(0, 9), textcoords="offset points",
+                     ha="center", fontsize=11)
     ax2.set_yscale("log", base=2)
     ax2.yaxis.set_major_locator(LogLocator(base=32))   # ticks at 1 KiB, 32 KiB, 1 MiB, ...
-    ax2.set_ylim(top=max(per_task.values()) * 8)
+    ax2.set_ylim(min(per_task.values()) / 8, max(per_task.values()) * 16)
+    ax2.set_xlim(-0.6, len(labels) - 0.4)
     ax2.yaxis.set_major_formatter(lambda v, _: human_bytes(v))
-    ax2.set_xticks(np.arange(len(labels)), [name(l) for l in labels])
+    ax2.set_xticks(x, [name(l).replace("（", "\n（").replace(" (", "\n(") for l in labels], fontsize=10)
+    ax2.set_ylabel(t("per_task_axis"))
     ax2.set_title(t("per_task_title"))
     ax2.grid(axis="x", visible=False)
     note(fig, "computed", t("note_budget_storage"))
     return fig
+
+
+def _end_labels(ax, ends: dict, x_end: float) -> None:
+    """Name each line at its right end; lines ending within 3 % of the axis height of each other
+    coincide on screen, so they share one label ("LoRA、适配器（Houlsby）")."""
+    top = max(ends.values()) or 1.0
+    groups: list[list[str]] = []
+    for label in sorted(ends, key=ends.get):
+        if groups and ends[label] - ends[groups[-1][-1]] < 0.03 * top:
+            groups[-1].append(label)
+        else:
+            groups.append([label])
+    for members in groups:
+        y = np.mean([ends[m] for m in members])
+        ax.annotate(t("seq_sep").join(name(m) for m in members), (x_end, y), xytext=(-6, 8),
+                    textcoords="offset points", ha="right", va="bottom", fontsize=11, color=color(members[0]))

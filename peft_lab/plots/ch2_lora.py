@@ -13,7 +13,8 @@ from matplotlib.patches import Rectangle
 
 from ..experiments.analysis import energy_table
 from ..i18n import t
-from .common import figure, final_runs, measured_note, note, pct, sweep_figure, value_labels
+from .common import figure, final_runs, measured_note, note, pct, value_labels
+from .sweeps import sweep_figure
 from .style import MUTED, color, series_color
 
 # the rank sweep's variants -> language-table key (also their palette key)
@@ -38,21 +39,22 @@ def lora_diagram(d: int = 128, k: int = 64, r: int = 8) -> Figure:
     ax.imshow(np.full((d, k), 0.5), extent=(0, k, 0, d), cmap="Greys", vmin=0, vmax=3, aspect="equal")
     ax.imshow(np.zeros((d, r)), extent=(xB, xB + r, 0, d), cmap="Blues", vmin=0, vmax=1, aspect="equal")
     rng = np.random.default_rng(0)   # texture only: A starts Gaussian
-    ax.imshow(rng.normal(size=(r, k)), extent=(xA, xA + k, d - r, d), cmap="Blues", aspect="equal")
-    for x0, w, h in ((0, k, d), (xB, r, d), (xA, k, r)):
-        ax.add_patch(_outline(x0, d - h, w, h))
+    yA = (d - r) / 2   # A sits level with the middle of B: the product B·A reads left to right
+    ax.imshow(rng.normal(size=(r, k)), extent=(xA, xA + k, yA, yA + r), cmap="Blues", aspect="equal")
+    for x0, y0, w, h in ((0, 0, k, d), (xB, 0, r, d), (xA, yA, k, r)):
+        ax.add_patch(_outline(x0, y0, w, h))
     big = dict(ha="center", va="center", fontsize=30)
     ax.text(k + gap / 2, d / 2, "+", **big)
-    ax.text(xB + r + gap / 2, d - r / 2, "·", **big)
+    ax.text(xB + r + gap / 2, d / 2, "×", **big)
     below = -0.06 * d
     ax.text(k / 2, below, t("lora_w0", d=d, k=k), ha="center", va="top")
     ax.text(xB + r / 2, below, t("lora_b", d=d, r=r), ha="center", va="top", color=color("lora"))
-    ax.text(xA + k / 2, d - r - 0.06 * d, t("lora_a", r=r, k=k), ha="center", va="top", color=color("lora"))
+    ax.text(xA + k / 2, yA - 0.06 * d, t("lora_a", r=r, k=k), ha="center", va="top", color=color("lora"))
     ax.set_xlim(-0.05 * k, xA + k * 1.05)
     ax.set_ylim(-0.24 * d, d * 1.03)
     ax.set_axis_off()
     share = r * (d + k) / (d * k)
-    ax.set_title(r"$h = W_0x + \frac{\alpha}{r}\,BAx$" + "\n" +
+    ax.set_title(r"$h = W_0x + (\alpha / r)\,BAx$" + "\n" +
                  t("lora_counts", dk=f"{d * k:,}", lora=f"{r * (d + k):,}", share=pct(share)))
     note(fig, "computed", t("note_shapes"))
     return fig
@@ -69,10 +71,13 @@ def rank_params(d: int = 128, k: int = 128, ranks=(1, 2, 4, 8, 16, 32, 64)) -> F
     fig, ax = figure(width=8, height=4.8)
     bars = ax.bar([str(r) for r in ranks], counts, color=color("lora"), width=0.6)
     value_labels(ax, bars, [pct(c / (d * k)) for c in counts])
-    ax.axhline(d * k, color=MUTED, linestyle="--", linewidth=1.5)
-    ax.annotate(t("full_delta_w", dk=f"{d * k:,}"), (0, d * k), xytext=(0, 4), textcoords="offset points",
+    for label in ax.texts:   # a label at the height of the dashed line stays readable on it
+        label.set_bbox(dict(facecolor="white", edgecolor="none", pad=1.0))
+    ax.axhline(d * k, color=MUTED, linestyle="--", linewidth=1.5, zorder=0)
+    ax.annotate(t("full_delta_w", dk=f"{d * k:,}"), (-0.4, d * k), xytext=(0, 5), textcoords="offset points",
                 color="#555555", fontsize=10)
-    ax.set_ylim(0, max(max(counts), d * k) * 1.18)
+    ax.set_ylim(0, max(max(counts), d * k) * 1.22)
+    ax.yaxis.set_major_formatter(lambda v, _: f"{v:,.0f}")
     ax.set_xlabel(t("rank"))
     ax.set_ylabel(t("trainable_params"))
     ax.set_title(t("rank_params_title", d=d, k=k, even=f"{d * k / (d + k):.3g}"))
@@ -111,7 +116,8 @@ def spectrum(results: dict, top: int = 32, k: int = 8) -> Figure:
             ax.plot(x, np.median([c[:n] for c in curves], axis=0), linewidth=2.8,
                     label=t("delta_w_measured" if kind == "delta" else "random_same_norm"), **style)
     ax2.axvline(k, color="#555555", linewidth=1, linestyle=":")
-    ax2.annotate(f"k = {k}", (k, 0.02), xytext=(4, 0), textcoords="offset points", color="#555555")
+    ax2.annotate(t("k_line", k=k), (k, 0.03), xytext=(4, 0), textcoords="offset points", color="#555555")
+    ax2.yaxis.set_major_formatter(lambda v, _: f"{100 * v:.0f}%")
     ax1.set_xlabel(t("sv_index"))
     ax1.set_ylabel(t("sv_normalised"))
     ax1.set_title(t("spectrum_title", n=len(spectra)))
@@ -142,6 +148,8 @@ def energy_top_k(results: dict, k: int = 8) -> Figure:
             ax.scatter(i + offsets, [m[key] for m in members], s=55, color=dot_color, zorder=3,
                        label=t(label) if i == 0 else None)
     ax.set_xticks(np.arange(len(groups)), list(groups))
+    n_layers = max(len(m) for m in groups.values())
+    ax.set_xlabel(t("layer_order", n=n_layers))
     ax.set_ylim(0, 1.15)
     ax.set_yticks(np.linspace(0, 1, 6))
     ax.yaxis.set_major_formatter(lambda v, _: f"{100 * v:.0f}%")
@@ -153,13 +161,15 @@ def energy_top_k(results: dict, k: int = 8) -> Figure:
     return fig
 
 
-def rank_sweep(results: dict) -> Figure:
+def rank_sweep(results: dict, mark: int | None = None) -> Figure:
     """Test accuracy (left) and seconds per training step (right) against the rank r, one line
-    per scaling rule (α fixed, α = 2r, rsLoRA), mean ± std over seeds (``lora_rank`` sweep)."""
+    per scaling rule (α fixed, α = 2r, rsLoRA), mean ± std over seeds (``lora_rank`` sweep).
+    Only measured ranks carry markers; a rule measured at fewer ranks is dotted across the gaps.
+    ``mark``: a rank r to show on the measured curves (e.g. a slider's value)."""
     fig, (_, ax2) = sweep_figure(results, "config.r", "rank", ("test_accuracy", "sec_per_step"),
                                  ("rank_accuracy_title", "rank_speed_title"), by="variant", order=list(RANK_RULES),
                                  names={v: t(key) for v, key in RANK_RULES.items()},
-                                 colors={v: color(key) for v, key in RANK_RULES.items()})
+                                 colors={v: color(key) for v, key in RANK_RULES.items()}, mark=mark, mark_symbol="r")
     ax2.set_ylim(bottom=0)
     return fig
 
@@ -178,7 +188,7 @@ def subspace_similarity(results: dict, matrix: str | None = None, kind: str = "A
     fig, axes = figure(ncols=2, width=12.5, height=4.2)
     for ax, grid, title in ((axes[0], details["subspace"][matrix][kind], t("phi_learned", m=matrix)),
                             (axes[1], details["random"], t("phi_random"))):
-        sns.heatmap(np.asarray(grid), ax=ax, vmin=0, vmax=1, cmap="viridis", cbar_kws={"label": "φ"})
+        sns.heatmap(np.asarray(grid), ax=ax, vmin=0, vmax=1, cmap="viridis", cbar_kws={"label": t("phi_bar")})
         ticks = [1] + list(range(max(2, r2 // 8), r2 + 1, max(1, r2 // 8)))
         ax.set_xticks(np.array(ticks) - 0.5, [str(j) for j in ticks], rotation=0)
         ax.set_yticks(np.arange(r1) + 0.5, [str(i + 1) for i in range(r1)], rotation=0)
@@ -186,7 +196,7 @@ def subspace_similarity(results: dict, matrix: str | None = None, kind: str = "A
         ax.set_ylabel(t("phi_i", r=r1))
         ax.set_title(title, fontsize=12)
         ax.grid(False)
-    measured_note(fig, results)
+    measured_note(fig, results, runs=runs[:1], extra=t("clause_sep") + t("phi_note"))
     return fig
 
 

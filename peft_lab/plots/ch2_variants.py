@@ -17,20 +17,21 @@ from matplotlib.figure import Figure
 
 from ..i18n import t
 from ..methods.nf4 import nf4_levels
-from .common import figure, final_runs, log2_axis, note
+from .common import accuracy_axis, figure, final_runs, measured_note, note
+from .sweeps import log2_axis
 from .style import MUTED, color
 
+NF4_COLOR = color("dora")   # NF4 in one dark blue everywhere (QLoRA's own light blue is too faint for thin stems)
 LAYER_NAME = re.compile(r"(?:.*\.)?layers\.(\d+)\.(.+)")
 
 
-def _pattern_from(data) -> dict[str, int]:
-    """A rank pattern {module: rank}, given one or a results dict with an AdaLoRA run."""
+def _run_with_pattern(data) -> dict | None:
+    """The first final run of a results dict that recorded a rank_pattern (None: ``data`` is a pattern)."""
     if "runs" not in data:
-        return dict(data)
+        return None
     for run in final_runs(data):
-        pattern = (run.get("details") or {}).get("rank_pattern")
-        if pattern:
-            return pattern
+        if (run.get("details") or {}).get("rank_pattern"):
+            return run
     raise ValueError("no AdaLoRA run with a rank_pattern in these results")
 
 
@@ -40,7 +41,10 @@ def adalora_ranks(rank_pattern, init_r: int | None = None) -> Figure:
     ``rank_pattern``: ``peft_lab.methods.adalora.rank_pattern(model)`` ({module name: rank}) or a
     results dict holding an AdaLoRA run; ``init_r``: the rank every matrix started with.
     """
-    pattern = _pattern_from(rank_pattern)
+    run = _run_with_pattern(rank_pattern)
+    pattern = dict(rank_pattern) if run is None else run["details"]["rank_pattern"]
+    if init_r is None and run is not None:
+        init_r = (run.get("config") or {}).get("init_r")
     if not pattern:
         raise ValueError("the rank pattern is empty")
     cells: dict[tuple[str, str], int] = {}
@@ -55,19 +59,24 @@ def adalora_ranks(rank_pattern, init_r: int | None = None) -> Figure:
     sns.heatmap(grid, ax=ax, annot=True, fmt=".0f", cmap="Blues", vmin=0, vmax=init_r or np.nanmax(grid),
                 cbar_kws={"label": t("kept_rank")}, linewidths=0.5, linecolor="white")
     ax.set_xticklabels(cols, rotation=0)
-    ax.set_yticklabels([f"layers.{r}" for r in rows], rotation=0)   # as in the module names
+    ax.set_yticklabels([t("layer_n", n=int(r) + 1) if r.isdigit() else r for r in rows], rotation=0)   # 1-based
     ax.grid(False)
     total = int(np.nansum(grid))
-    start = f" / {init_r * len(pattern)}" if init_r else ""
+    start = t("adalora_start", init=init_r * len(pattern), n=len(pattern), r=init_r) if init_r else ""
     ax.set_title(t("adalora_title", total=total, start=start))
-    note(fig, "measured", t("note_adalora"))
+    if run is not None:
+        measured_note(fig, rank_pattern, runs=[run], extra=t("clause_sep") + t("note_adalora"))
+    else:
+        note(fig, "measured", t("note_adalora"))
     return fig
 
 
 def dylora_curve(acc_by_rank: dict, reference: dict | None = None, reference_label: str = "lora_truncated",
-                 metric: str = "test_accuracy") -> Figure:
+                 metric: str = "test_accuracy", source: str | None = None) -> Figure:
     """Accuracy of one DyLoRA model evaluated at each rank b (``set_rank(model, b)``), optionally
-    beside a ``reference`` {rank: accuracy} (e.g. a plain LoRA model cut to rank b)."""
+    beside a ``reference`` {rank: accuracy} (e.g. a plain LoRA model cut to rank b). The accuracy
+    axis spans at least 8 points, so seed noise does not pass for a trend. ``source``: one line
+    saying where the numbers come from (e.g. the run's recipe), written in the footer."""
     if not acc_by_rank:
         raise ValueError("acc_by_rank is empty: evaluate the model at a few ranks first")
     fig, ax = figure(width=7.5, height=4.8)
@@ -79,11 +88,13 @@ def dylora_curve(acc_by_rank: dict, reference: dict | None = None, reference_lab
         ax.plot(ref, [reference[b] for b in ref], marker="s", linewidth=2, linestyle="--", color=color("lora"),
                 label=t(reference_label))
     log2_axis(ax, ranks + sorted(reference or {}))
-    ax.set_xlabel(t("eval_rank"))
+    ax.set_xlabel(t("log_axis", label=t("eval_rank")))
     ax.set_ylabel(t(metric))
+    if "accuracy" in metric or "f1" in metric:
+        accuracy_axis(ax)
     ax.set_title(t("dylora_title"))
     ax.legend(frameon=False)
-    note(fig, "measured", t("note_this_run"))
+    note(fig, "measured", source or t("note_given_values"))
     return fig
 
 
@@ -113,8 +124,8 @@ def nf4_levels_plot(weights: torch.Tensor | None = None, block_size: int = 64) -
     ax1.hist(values, bins=120, density=True, color=MUTED, alpha=0.45,
              label=t("weights_given") if weights is not None else t("gaussian_blocks", b=block_size))
     top = ax1.get_ylim()[1]
-    ax1.vlines(levels, 0, top * 1.02, color=color("qlora"), linewidth=1.8, label=t("nf4_levels"))
-    ax1.plot(levels, np.full(16, top * 1.02), "o", color=color("lora"), markersize=5)
+    ax1.vlines(levels, 0, top * 1.02, color=NF4_COLOR, linewidth=2, label=t("nf4_levels"))
+    ax1.plot(levels, np.full(16, top * 1.02), "o", color=NF4_COLOR, markersize=5)
     ax1.plot(uniform, np.full(16, -0.05 * top), "|", color="#333333", markersize=12, label=t("int4_levels"))
     ax1.set_ylim(-0.1 * top, top * 1.45)   # room for the legend above the histogram
     ax1.set_xlabel(t("normalised_value"))
@@ -122,10 +133,10 @@ def nf4_levels_plot(weights: torch.Tensor | None = None, block_size: int = 64) -
     ax1.set_title(t("nf4_title"))
     ax1.legend(frameon=False, loc="upper left", fontsize=10, ncol=2)
     x = np.arange(16)
-    ax2.bar(x - 0.2, 100 * _code_usage(values, levels), 0.4, color=color("lora"), label="NF4")
+    ax2.bar(x - 0.2, 100 * _code_usage(values, levels), 0.4, color=NF4_COLOR, label="NF4")
     ax2.bar(x + 0.2, 100 * _code_usage(values, uniform), 0.4, color=MUTED, label=t("int4_even"))
     ax2.axhline(100 / 16, color="#333333", linestyle=":", linewidth=1, label=t("equal_use"))
-    ax2.set_xticks(x, [str(i) for i in x], fontsize=9)
+    ax2.set_xticks(x, [str(i) for i in x], fontsize=11)
     ax2.set_xlabel(t("code"))
     ax2.set_ylabel(t("code_share"))
     ax2.set_title(t("code_use_title"))

@@ -16,8 +16,9 @@ from ..methods.adapter import AdapterConfig
 from matplotlib.patches import Circle
 
 from ..experiments.analysis import summarize
-from .common import (arrow, box, diagram_axes, figure, final_runs, human_count, measured_note, metric_bars,
-                     note, sweep_figure)
+from .common import (arch_name, arrow, box, diagram_axes, figure, final_runs, human_count, measured_note,
+                     metric_bars, note, percent)
+from .sweeps import sweep_figure
 from .style import FROZEN, color
 
 PLACEMENTS = ("houlsby", "pfeiffer", "parallel")
@@ -92,28 +93,28 @@ def adapter_diagram(placement: str | None = None, arch="tiny", bottleneck: int =
     for p in placements:
         if p not in PLACEMENTS:
             raise ValueError(f"placement={p!r} is not one of {PLACEMENTS}")
-    fig, axes = figure(ncols=len(placements), width=4.6 * len(placements), height=7.2)
+    fig, axes = figure(ncols=len(placements), width=5.0 * len(placements), height=7.4)
     axes = np.atleast_1d(axes)
-    arch_name = budget.get(arch).name
+    shown = arch_name(arch)
     for ax, p in zip(axes, placements):
         _block(ax, p, bottleneck)
         per_layer, total = _placement_counts(arch, p, bottleneck)
         ax.set_title(f"{t('adapter_' + p)}\n" + t("adapter_counts", n=per_layer, params=human_count(total),
-                                                    arch=arch_name), fontsize=12)
+                                                    arch=shown), fontsize=12)
     note(fig, "computed", t("note_adapter_counts"))
     return fig
 
 
-def bottleneck_sweep(results: dict, d_model: int | None = None) -> Figure:
+def bottleneck_sweep(results: dict, d_model: int | None = None, mark: int | None = None) -> Figure:
     """Test accuracy (left) and trainable parameters (right) against the bottleneck width m,
     mean ± std over seeds (``adapter_bottleneck`` sweep); ``d_model`` shades the chapter's
-    advice m ∈ [d/16, d/4]."""
+    advice m ∈ [d/16, d/4]; ``mark``: a width m to show on the measured curves (a slider's value)."""
     fig, axes = sweep_figure(results, "config.bottleneck", "bottleneck",
-                             titles=("bottleneck_accuracy_title", "bottleneck_params_title"))
+                             titles=("bottleneck_accuracy_title", "bottleneck_params_title"), mark=mark, mark_symbol="m")
     if d_model:
         for ax in axes:
             ax.axvspan(d_model / 16, d_model / 4, color="#999999", alpha=0.15, label=t("advice_band"))
-        axes[0].legend(frameon=False)
+        axes[0].legend(frameon=False, fontsize=10)
     return fig
 
 
@@ -128,7 +129,10 @@ def placement_comparison(results: dict, labels=tuple(f"adapter_{p}" for p in PLA
     has_latency = any((r.get("metrics") or {}).get("latency_ms") is not None for r in final_runs(results))
     metric = "latency_ms" if has_latency else "sec_per_step"
     metric_bars(axes[2], results, labels, metric, fmt=lambda v: f"{v:.3g} ms" if has_latency else f"{v:.3g} s")
-    axes[0].set_ylim(0, 1.05)   # bars start at zero: a cut axis would exaggerate differences
+    axes[0].set_ylim(0, 1.12)   # bars start at zero: a cut axis would exaggerate differences
+    axes[0].yaxis.set_major_formatter(percent)
+    for ax in axes[1:]:
+        ax.set_ylim(top=ax.get_ylim()[1] * 1.1)   # room for the value labels above the error bars
     for ax in axes:
         ax.tick_params(axis="x", labelsize=10)
     fig.suptitle(t("placement_title"))

@@ -18,7 +18,8 @@ from ..methods.prefix_tuning import PrefixTuningConfig
 from ..methods.prompt_tuning import PromptTuningConfig
 from ..methods.ptuning import PTuningConfig
 from ..methods.ptuning_v2 import PTuningV2Config
-from .common import arrow, box, diagram_axes, figure, human_count, log2_axis, note, sweep_figure
+from .common import arch_name, arrow, box, diagram_axes, figure, human_count, note
+from .sweeps import log2_axis, sweep_figure
 from .style import FROZEN, color
 
 DESIGNS = ("prompt_tuning", "p_tuning", "prefix_tuning", "p_tuning_v2")
@@ -56,7 +57,7 @@ def _panel(ax, design: str, n_layers: int) -> None:
         if design == "p_tuning":
             box(ax, 0.06, 0.01, 0.3, 0.08, t("prompt_encoder"), face="white", edge=c, linestyle="--")
             arrow(ax, (0.21, 0.09), (0.21, 0.14), arrow_color=c)
-            ax.text(0.21, 0.25, t("folded_after"), ha="center", fontsize=9, color=c)
+            ax.text(0.21, 0.24, t("folded_after"), ha="center", va="bottom", fontsize=11, color=c)
         return
     for y in ys:
         box(ax, 0.2, y + 0.01, 0.16, 0.07, "K, V", face=c, text_color="white", fontsize=10)
@@ -65,7 +66,7 @@ def _panel(ax, design: str, n_layers: int) -> None:
         box(ax, 0.02, 0.4, 0.13, 0.2, "MLP", face="white", edge=c, linestyle="--")
         for y in ys:
             arrow(ax, (0.15, 0.5), (0.2, y + 0.045), arrow_color=c)
-        ax.text(0.085, 0.35, t("folded_after"), ha="center", fontsize=9, color=c)
+        ax.text(0.085, 0.38, t("folded_after_mlp"), ha="center", va="top", fontsize=11, color=c)
 
 
 def where_vectors_go(arch="tiny", num_virtual_tokens: int = 16, encoder_hidden_size: int = 128) -> Figure:
@@ -83,19 +84,22 @@ def where_vectors_go(arch="tiny", num_virtual_tokens: int = 16, encoder_hidden_s
             counts += t("counts_kept", n=human_count(kept))
         ax.set_title(t("design_title", name=t(design), where=t("where_" + design),
                        formula=t("formula_" + design), counts=counts), fontsize=12)
-    note(fig, "computed", t("note_prompt_counts", arch=arch.name, L=num_virtual_tokens, h=encoder_hidden_size))
+    note(fig, "computed", t("note_prompt_counts", arch=arch_name(arch), L=num_virtual_tokens, h=encoder_hidden_size))
     return fig
 
 
-def prefix_length_sweep(results: dict) -> Figure:
-    """Test accuracy (left) and trainable parameters (right) against the length L, per design
-    (``prefix_length`` sweep: prefix tuning in every layer vs prompt tuning at the input)."""
+def prefix_length_sweep(results: dict, mark: int | None = None) -> Figure:
+    """Test accuracy (left) and trainable parameters (right) against the number of virtual tokens
+    L, per design (``prefix_length`` sweep: prefix tuning in every layer vs prompt tuning at the
+    input). Only measured lengths carry markers; a design measured at fewer lengths is dotted
+    across the gaps. ``mark``: a length L to show on the measured curves (e.g. a slider's value)."""
     fig, (_, ax2) = sweep_figure(results, "config.num_virtual_tokens", "prefix_length",
-                                 titles=("length_accuracy_title", "length_params_title"))
+                                 titles=("length_accuracy_title", "length_params_title"), mark=mark, mark_symbol="L")
     counts = [y for line in ax2.get_lines() for y in line.get_ydata() if y > 0]
     if counts and max(counts) / min(counts) > 10:   # prefix vs prompt tuning: orders of magnitude apart
         ax2.set_yscale("log")
         ax2.yaxis.set_major_formatter(lambda v, _: human_count(v))
+        ax2.set_ylabel(t("trainable_params_log"))
     return fig
 
 
@@ -121,9 +125,9 @@ def param_counts(L_values=(1, 2, 4, 8, 16, 32, 64), arch="tiny", encoder_hidden_
     log2_axis(ax, L_values)
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(lambda v, _: human_count(v))
-    ax.set_xlabel(t("prefix_length"))
-    ax.set_ylabel(t("trainable_params"))
-    ax.set_title(t("prompt_counts_title", arch=arch.name, n=arch.n_layers, d=arch.d_model))
+    ax.set_xlabel(t("log_axis", label=t("prefix_length")))
+    ax.set_ylabel(t("params_log"))   # solid: kept at inference; dashed: trained (the legend says which)
+    ax.set_title(t("prompt_counts_title", arch=arch_name(arch), n=arch.n_layers, d=arch.d_model))
     ax.legend(frameon=False, fontsize=10)
     note(fig, "computed", t("note_budget_count_only"))
     return fig

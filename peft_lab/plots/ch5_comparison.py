@@ -14,10 +14,13 @@ from matplotlib.figure import Figure
 from ..experiments.analysis import summarize
 from ..i18n import t
 from ..recommend import CRITERIA, metric_table, normalise
-from .common import figure, final_runs, human_bytes, human_count, measured_note, metric_axis, name
+from .common import accuracy_axis, figure, final_runs, human_bytes, human_count, measured_note, name
+from .labels import direct_labels
 from .style import color
 
-MARKERS = ("o", "s", "D", "^", "v", "P", "X", "<", ">")
+# The radar's default: one method per family, so five polygons stay tellable apart (≤ 5 by design).
+RADAR_DEFAULT = ("full", "lora", "adapter_houlsby", "prefix_tuning", "ia3")
+RADAR_MAX = 5
 DEFAULT_CRITERIA = ("accuracy", "trainable_params", "memory", "latency", "adapter_bytes", "train_speed")
 FORMATS = {
     "accuracy": lambda v: f"{100 * v:.1f}%",
@@ -47,9 +50,11 @@ def heatmap(results: dict, labels=None, criteria=DEFAULT_CRITERIA) -> Figure:
     score = np.array([[np.nan if norm[l][c] is None else norm[l][c] for c in criteria] for l in labels])
     text = np.array([["" if table[l][c] is None else FORMATS[c](table[l][c]) for c in criteria] for l in labels])
     fig, ax = figure(width=1.65 * len(criteria) + 4.0, height=0.45 * len(labels) + 2.4)
-    sns.heatmap(score, ax=ax, annot=text, fmt="", cmap="RdYlGn", vmin=0, vmax=1, linewidths=0.6,
+    # cividis: ordered light/dark, readable with any colour vision (a red-green map is not)
+    sns.heatmap(score, ax=ax, annot=text, fmt="", cmap="cividis", vmin=0, vmax=1, linewidths=0.6,
                 linecolor="white", annot_kws={"fontsize": 10}, cbar_kws={"label": t("normalised_score")})
-    ax.set_xticklabels([t(f"crit_{c}") for c in criteria], rotation=0, fontsize=10)
+    arrows = {c: "↑" if CRITERIA[c][1] > 0 else "↓" for c in criteria}   # which way the raw value is better
+    ax.set_xticklabels([f"{t(f'crit_{c}')} {arrows[c]}" for c in criteria], rotation=0, fontsize=10)
     ax.set_yticklabels([name(l) for l in labels], rotation=0)
     ax.xaxis.tick_top()
     ax.tick_params(length=0)
@@ -60,11 +65,20 @@ def heatmap(results: dict, labels=None, criteria=DEFAULT_CRITERIA) -> Figure:
 
 
 def radar(results: dict, methods=None, criteria=DEFAULT_CRITERIA) -> Figure:
-    """Normalised scores (1 = best among ``methods``) on polar axes, one polygon per method.
+    """Normalised scores (1 = best among ``methods``, outward = better) on polar axes, one polygon
+    per method. ``methods=None`` shows ``RADAR_DEFAULT`` (one method per family); more than
+    ``RADAR_MAX`` polygons cannot be told apart, so a longer list is refused (use ``heatmap``).
 
     The polar axes are made with ``subplot_kw={"projection": "polar"}`` -- not the source chapter's
     ``plt.subplot(122, projection='polar')`` on top of an existing grid, which breaks the layout.
     """
+    if methods is None:
+        measured = {r["label"] for r in final_runs(results)}
+        methods = [m for m in RADAR_DEFAULT if m in measured] or sorted(measured)[:RADAR_MAX]
+    methods = list(methods)
+    if len(methods) > RADAR_MAX:
+        raise ValueError(f"methods={methods!r} has {len(methods)} entries; a radar stays readable with at most "
+                         f"{RADAR_MAX} polygons (the heatmap shows every method)")
     table = metric_table(results, methods, criteria)
     criteria = _available(table, criteria)
     norm = normalise({l: {c: row[c] for c in criteria} for l, row in table.items()})
@@ -76,37 +90,41 @@ def radar(results: dict, methods=None, criteria=DEFAULT_CRITERIA) -> Figure:
     for label, row in norm.items():
         values = [row[c] if row[c] is not None else 0.0 for c in criteria]
         values.append(values[0])
-        ax.plot(closed, values, linewidth=2, color=color(label), label=name(label))
+        ax.plot(closed, values, linewidth=2.4, color=color(label), label=name(label), marker="o", markersize=5)
         ax.fill(closed, values, color=color(label), alpha=0.08)
     ax.set_xticks(angles, [t(f"crit_{c}") for c in criteria], fontsize=11)
     ax.set_ylim(0, 1.05)
-    ax.set_yticks([0.25, 0.5, 0.75, 1.0], ["", "0.5", "", "1"], fontsize=9)
+    ax.set_yticks([0.25, 0.5, 0.75, 1.0], ["", "0.5", "", "1"], fontsize=11)
     ax.set_title(t("radar_title"), pad=18)
-    fig.legend(loc="outside right upper", frameon=False, fontsize=10)
+    fig.legend(loc="outside right upper", frameon=False, fontsize=11)
     measured_note(fig, results, _max_seeds(results), means=True)
     return fig
 
 
 def accuracy_vs_params(results: dict, labels=None) -> Figure:
     """Test accuracy (mean ± std over seeds) against trainable parameters (log axis), one point
-    per method in its colour."""
+    per method in its colour, named beside the point (no legend to decode; crowded names move
+    apart, joined to their points by thin lines)."""
     rows = summarize(results, by="label", metrics=["test_accuracy", "trainable_params"])
     rows = [r for r in rows if (labels is None or r["label"] in labels) and r["test_accuracy"]["mean"] is not None]
     if not rows:
         raise ValueError("no finished run with test_accuracy in these results")
-    fig, ax = figure(width=11, height=5.8)
-    for i, r in enumerate(rows):   # methods with equal counts (the LoRA family) overlap: shapes tell them apart
+    fig, ax = figure(width=11, height=6.4)
+    xs = [r["trainable_params"]["mean"] for r in rows]
+    ys = [r["test_accuracy"]["mean"] for r in rows]
+    for r, x, y in zip(rows, xs, ys):
         acc = r["test_accuracy"]
-        ax.errorbar(r["trainable_params"]["mean"], acc["mean"], yerr=acc["std"] if acc["n"] > 1 else None,
-                    fmt=MARKERS[i % len(MARKERS)], markersize=10, capsize=4, color=color(r["label"]),
-                    markeredgecolor="white", label=name(r["label"]), alpha=0.9)
-    metric_axis(ax, "test_accuracy")
+        ax.errorbar(x, y, yerr=acc["std"] if acc["n"] > 1 else None, fmt="o", markersize=8, capsize=3,
+                    color=color(r["label"]), markeredgecolor="white", alpha=0.95, zorder=3)
     ax.set_xscale("log")
+    ax.set_xlim(min(xs) / 2.5, max(xs) * 6)   # room on the right for the names of the largest
+    accuracy_axis(ax)
     ax.xaxis.set_major_formatter(lambda v, _: human_count(v))
     ax.set_xlabel(t("trainable_params_log"))
     ax.set_ylabel(t("test_accuracy"))
     ax.set_title(t("acc_params_title"))
-    fig.legend(loc="outside right upper", frameon=False, fontsize=10, ncol=1 if len(rows) <= 12 else 2)
+    direct_labels(ax, xs, ys, [name(r["label"]) for r in rows], [color(r["label"]) for r in rows],
+                  yerr=[r["test_accuracy"]["std"] if r["test_accuracy"]["n"] > 1 else 0.0 for r in rows])
     measured_note(fig, results, _max_seeds(results))
     return fig
 
@@ -118,4 +136,4 @@ def _max_seeds(results: dict) -> int:
     return max(counts.values(), default=0)
 
 
-__all__ = ["heatmap", "radar", "accuracy_vs_params", "CRITERIA", "DEFAULT_CRITERIA"]
+__all__ = ["heatmap", "radar", "accuracy_vs_params", "CRITERIA", "DEFAULT_CRITERIA", "RADAR_DEFAULT"]

@@ -12,16 +12,24 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-from matplotlib.ticker import PercentFormatter
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
 from ..budget.units import human_bytes, human_count
-from ..experiments.analysis import select, series, summarize, value
+from ..experiments.analysis import select, summarize
 from ..i18n import TEXT, t
 from .style import color
 
-__all__ = ["figure", "name", "note", "measured_note", "final_runs", "stacked_bars", "value_labels",
-           "error_line", "series_lines", "box", "arrow", "diagram_axes", "human_bytes", "human_count", "finite",
-           "log2_axis", "metric_bars", "metric_axis", "pct", "wrap", "sweep_figure"]
+__all__ = ["figure", "name", "arch_name", "note", "measured_note", "live_note", "recipe", "final_runs",
+           "stacked_bars", "value_labels", "box", "arrow", "diagram_axes", "human_bytes", "human_count", "finite",
+           "metric_bars", "metric_axis", "accuracy_axis", "percent", "pct", "wrap"]
+
+# Display names of the calculator's presets: a figure never shows a preset key such as "llama-7b".
+ARCH_NAMES = {
+    "tiny": "TinyTransformer", "bert-base": "BERT-base", "gpt2": "GPT-2", "t5-base": "T5-base",
+    "gpt2-large": "GPT-2 large", "opt-350m": "OPT-350m", "bloomz-560m": "BLOOMZ-560m", "llama-7b": "LLaMA-7B",
+    "llama-2-13b": "Llama 2 13B", "llama-65b": "LLaMA-65B", "llama-2-70b": "Llama 2 70B",
+    "llama-3.2-1b": "Llama 3.2 1B", "qwen2.5-3b": "Qwen2.5-3B",
+}
 
 
 def figure(ncols: int = 1, nrows: int = 1, width: float | None = None, height: float = 4.6,
@@ -35,6 +43,12 @@ def figure(ncols: int = 1, nrows: int = 1, width: float | None = None, height: f
 def name(label: str) -> str:
     """Display name of a method label or a table key; other strings pass through unchanged."""
     return t(label) if label in TEXT else str(label)
+
+
+def arch_name(arch) -> str:
+    """Display name of a calculator preset or ``Architecture`` ("llama-7b" -> "LLaMA-7B")."""
+    key = arch if isinstance(arch, str) else getattr(arch, "name", str(arch))
+    return ARCH_NAMES.get(key, key)
 
 
 def note(fig: Figure, kind: str, detail: str = "") -> None:
@@ -61,19 +75,70 @@ def wrap(text: str, width: int) -> str:
     return "\n".join(lines + [line])
 
 
-def measured_note(fig: Figure, results: dict, n_seeds: int | None = None, means: bool = False) -> None:
-    """Provenance of a results dict: sweep, runs, quick or full recipe, date, and what the error
-    bars are (``means=True``: values are means over ``n_seeds`` seeds, no error bars drawn)."""
+def _field(run, key: str):
+    """A recipe field of a run record (dict) or a ``RunResult`` (attribute), None if it has none."""
+    if isinstance(run, dict):
+        return run.get(key)
+    try:
+        return getattr(run, key)
+    except AttributeError:
+        return None
+
+
+def _span(values) -> str:
+    """[150] -> "150"; [150, 1300] -> "150、1300"; [0, 1, 2] -> "0–2" (consecutive integers)."""
+    values = sorted(set(values))
+    if len(values) > 2 and values == list(range(values[0], values[-1] + 1)):
+        return f"{values[0]}–{values[-1]}"
+    return t("seq_sep").join(f"{v:,}" if isinstance(v, int) else f"{v:g}" for v in values)
+
+
+def recipe(runs) -> str:
+    """What every run did, read from the runs themselves: steps, batch size, characters per example
+    and seeds (a field the runs do not record is left out), so a reader whose own run differs can
+    see why. Accepts run records (dicts) and ``RunResult``s."""
+    runs = list(runs)
+    parts = []
+    for key, fields in (("recipe_steps", ("steps",)), ("recipe_batch", ("batch", "batch_size")),
+                        ("recipe_chars", ("max_len",)), ("recipe_seeds", ("seed",))):
+        values = [v for r in runs if (v := next((_field(r, f) for f in fields if _field(r, f) is not None), None))
+                  is not None]
+        if values:
+            parts.append(t(key, v=_span(values)))
+    return t("list_sep").join(parts)
+
+
+def measured_note(fig: Figure, results: dict, n_seeds: int | None = None, means: bool = False,
+                  runs=None, extra: str = "") -> None:
+    """Provenance of a results dict: the file, runs, date, quick or full recipe, the recipe of the
+    runs drawn (``runs``, default: the final runs; see ``recipe``) and what the error bars are
+    (``means=True``: values are means over ``n_seeds`` seeds, no error bars drawn)."""
     meta = results.get("meta", {})
     what = t("note_sweep", sweep=meta.get("sweep", "?"), runs=len(results.get("runs", [])),
              date=str(meta.get("date", "?"))[:10])
     if meta.get("quick"):
         what += t("note_quick")
+    shown = final_runs(results) if runs is None else list(runs)
+    if shown:
+        what += t("note_recipe", recipe=recipe(shown))
     if n_seeds is not None and means:
         what += t("note_means", n=n_seeds) if n_seeds > 1 else t("note_one_seed_values")
     elif n_seeds is not None:
         what += t("note_errorbars", n=n_seeds) if n_seeds > 1 else t("note_one_seed")
-    note(fig, "measured", what)
+    note(fig, "measured", what + extra)
+
+
+def live_note(fig: Figure, runs, extra: str = "") -> None:
+    """Provenance of runs given directly (``RunResult``s or run records): their recipe, and
+    whether they ran here and now (``RunResult``) or are stored records (dicts)."""
+    runs = list(runs)
+    stored = [r for r in runs if isinstance(r, dict)]
+    kind = "note_records" if stored and len(stored) == len(runs) else "note_live"
+    what = t(kind, n=len(runs))
+    shown = [r for r in runs if isinstance(r, dict) or hasattr(r, "steps")]
+    if shown and recipe(shown):
+        what += t("note_recipe", recipe=recipe(shown))
+    note(fig, "measured", what + extra)
 
 
 def final_runs(results: dict, where: dict | None = None) -> list[dict]:
@@ -101,8 +166,9 @@ def value_labels(ax: plt.Axes, bars, texts, horizontal: bool = False, fontsize: 
 
 
 def stacked_bars(ax: plt.Axes, names: list[str], parts: dict[str, list[float]], colors: dict[str, str],
-                 totals_fmt=None, fontsize: float = 10) -> dict:
-    """One bar per name, stacked by part (keys of ``parts``, bottom first); totals written on top.
+                 totals_fmt=None, fontsize: float = 10, horizontal: bool = False) -> dict:
+    """One bar per name, stacked by part (keys of ``parts``, bottom/left first); totals written at
+    the end. The legend lists the parts in the order the eye meets them (top part first).
 
     Returns {part: BarContainer}. Part names are language-table keys.
     """
@@ -111,71 +177,58 @@ def stacked_bars(ax: plt.Axes, names: list[str], parts: dict[str, list[float]], 
     containers = {}
     for part, values in parts.items():
         values = np.asarray(values, dtype=float)
-        containers[part] = ax.bar(x, values, 0.6, bottom=bottom, color=colors[part], label=name(part),
-                                  edgecolor="white", linewidth=0.5)
+        style = dict(color=colors[part], label=name(part), edgecolor="white", linewidth=0.5)
+        containers[part] = (ax.barh(x, values, 0.6, left=bottom, **style) if horizontal
+                            else ax.bar(x, values, 0.6, bottom=bottom, **style))
         bottom += values
-    ax.set_xticks(x, names)
+    (ax.set_yticks if horizontal else ax.set_xticks)(x, names)
     if totals_fmt is not None:
         for xi, total in zip(x, bottom):
-            ax.annotate(totals_fmt(total), (xi, total), xytext=(0, 3), textcoords="offset points",
-                        ha="center", fontsize=fontsize)
-        ax.set_ylim(0, bottom.max() * 1.15 if bottom.max() > 0 else 1)
-    ax.legend(loc="upper right", frameon=False)
-    return containers
-
-
-def error_line(ax: plt.Axes, points, label: str, line_color: str, **kwargs):
-    """Mean ± std against x from ``series`` points ``[(x, mean, std, n), ...]`` (x None skipped)."""
-    pts = [p for p in points if p[0] is not None and finite(p[1])]
-    xs = [p[0] for p in pts]
-    means = [p[1] for p in pts]
-    stds = [p[2] if p[3] > 1 else 0.0 for p in pts]
-    kwargs = {"marker": "o", "capsize": 4, "linewidth": 2, "markersize": 6} | kwargs
-    return ax.errorbar(xs, means, yerr=stds, label=label, color=line_color, **kwargs)
-
-
-def series_lines(ax: plt.Axes, results: dict, x: str, y: str = "test_accuracy", by: str = "label",
-                 colors: dict | None = None, names: dict | None = None, where: dict | None = None,
-                 order=None) -> int:
-    """One error-bar line per group of ``series(results, x, y, by)``; returns the largest n (seeds)."""
-    lines = series(results, x=x, y=y, by=by, where=where)
-    n_max = 0
-    for group in order or lines:
-        if group not in lines:
-            continue
-        pts = lines[group]
-        n_max = max([n_max] + [p[3] for p in pts])
-        label = (names or {}).get(group, name(group))
-        error_line(ax, pts, label, (colors or {}).get(group, color(group)))
-    metric_axis(ax, y)
-    return n_max
-
-
-def log2_axis(ax: plt.Axes, values, axis: str = "x") -> None:
-    """A log-2 axis with a tick at every value (ranks, bottlenecks, lengths are powers of two)."""
-    values = sorted({v for v in values if v})
-    pad = (values[0] / 1.35, values[-1] * 1.35)   # keep the end points off the frame
-    if axis == "x":
-        ax.set_xscale("log", base=2)
-        ax.set_xticks(values, [str(v) for v in values])
-        ax.set_xlim(*pad)
-        ax.minorticks_off()
+            ax.annotate(totals_fmt(total), (total, xi) if horizontal else (xi, total),
+                        xytext=(4, 0) if horizontal else (0, 3), textcoords="offset points",
+                        ha="left" if horizontal else "center", va="center" if horizontal else "bottom",
+                        fontsize=fontsize)
+        (ax.set_xlim if horizontal else ax.set_ylim)(0, bottom.max() * 1.15 if bottom.max() > 0 else 1)
+    if horizontal:
+        ax.invert_yaxis()
+        ax.legend(loc="lower right", frameon=False)
     else:
-        ax.set_yscale("log", base=2)
-        ax.set_yticks(values, [str(v) for v in values])
-        ax.set_ylim(*pad)
+        handles, labels = ax.get_legend_handles_labels()
+        ax.legend(handles[::-1], labels[::-1], loc="upper right", frameon=False)
+    return containers
 
 
 def metric_axis(ax: plt.Axes, metric: str, axis: str = "y") -> None:
     """Tick labels in the metric's unit: accuracy and F1 as %, counts as 1.5 M, bytes as MiB."""
     target = ax.yaxis if axis == "y" else ax.xaxis
     if "accuracy" in metric or "f1" in metric:
-        target.set_major_formatter(PercentFormatter(1.0))   # picks the decimals the tick step needs
+        target.set_major_formatter(percent)
         return
     formats = {"params": human_count, "bytes": human_bytes, "memory": human_bytes}
     fmt = next((f for key, f in formats.items() if key in metric), None)
     if fmt is not None:
         target.set_major_formatter(lambda v, _: fmt(v))
+
+
+def percent(v: float, _pos=None) -> str:
+    """A share as a tick label: 0.75 -> "75%", 0.755 -> "75.5%" (no trailing ".0")."""
+    whole = abs(100 * v - round(100 * v)) < 1e-6
+    return f"{100 * v:.0f}%" if whole else f"{100 * v:.1f}%"
+
+
+def accuracy_axis(ax: plt.Axes, min_span: float = 0.08, top: float | None = None) -> None:
+    """A y axis of accuracies in whole percent, at least ``min_span`` tall (8 points by default):
+    a cut axis over a 2-point range turns seed noise into a shape. ``top`` caps the upper end."""
+    low, high = ax.get_ylim()
+    if high - low < min_span:
+        mid = (low + high) / 2
+        low, high = mid - min_span / 2, mid + min_span / 2
+    if top is not None and high > top:
+        low, high = low - (high - top), top
+    ax.set_ylim(max(low, 0.0), high)
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+    step = np.diff(ax.get_yticks()[:2])[0] if len(ax.get_yticks()) > 1 else 0.01
+    ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if step >= 0.01 - 1e-9 else 1))
 
 
 def box(ax: plt.Axes, x: float, y: float, w: float, h: float, text: str = "", face: str = "white",
@@ -225,25 +278,3 @@ def metric_bars(ax: plt.Axes, results: dict, labels, metric: str, fmt=None) -> l
 def pct(share: float) -> str:
     """0.1875 -> '18.8%', 1.0 -> '100%' (three significant digits, never exponent notation)."""
     return f"{100 * share:.3g}%" if 100 * share >= 0.01 else f"{100 * share:.2e}%"
-
-
-def sweep_figure(results: dict, x: str, x_key: str, metrics=("test_accuracy", "trainable_params"), titles=(),
-                 **series_kwargs) -> tuple[Figure, np.ndarray]:
-    """One panel per metric against a power-of-two sweep variable ``x`` (a log-2 axis labelled
-    ``t(x_key)``), one mean ± std line per group (``series_lines``), legend in the first panel,
-    provenance underneath. The rank, bottleneck and prefix-length sweeps are all drawn this way."""
-    runs = final_runs(results)
-    if not runs:
-        raise ValueError("these results hold no finished runs")
-    xs = sorted({v for r in runs if (v := value(r, x)) is not None})
-    fig, axes = figure(ncols=len(metrics), width=6.25 * len(metrics), height=4.8)
-    n = 0
-    for ax, metric, title in zip(axes, metrics, titles):
-        n = max(n, series_lines(ax, results, x, metric, **series_kwargs))
-        log2_axis(ax, xs)
-        ax.set_xlabel(t(x_key))
-        ax.set_ylabel(name(metric))
-        ax.set_title(t(title))
-    axes[0].legend(frameon=False)
-    measured_note(fig, results, n)
-    return fig, axes

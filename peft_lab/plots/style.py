@@ -30,6 +30,13 @@ PALETTE = {
     # the scaling rules of the LoRA rank sweep (variants of one method: shades of LoRA's blue)
     "alpha=16": "#0072b2", "alpha=2r": "#003f63", "rslora_rule": "#56b4e9",
 }
+# Method families, for figures that would be unreadable with all 19 methods in one panel (small multiples).
+FAMILIES = {
+    "family_baselines": ("full", "head_only", "bitfit", "ia3", "tfidf"),
+    "family_lora": ("lora", "lora_qv", "rslora", "dora", "loraplus", "dylora", "adalora", "qlora"),
+    "family_adapter": ("adapter", "adapter_houlsby", "adapter_pfeiffer", "adapter_parallel"),
+    "family_prompt": ("prompt_tuning", "p_tuning", "prefix_tuning", "p_tuning_v2"),
+}
 # The four parts of training memory, the same in every memory figure.
 PART_COLORS = {"weights": "#7f7f7f", "gradients": "#e69f00", "optimizer_state": "#d55e00",
                "activations": "#56b4e9"}
@@ -42,6 +49,11 @@ MUTED = "#8c8c8c"       # references: random matrices, uniform grids, guide band
 def color(method: str) -> str:
     """The suite-wide colour of a method label (dark grey for an unknown label)."""
     return PALETTE.get(method, "#333333")
+
+
+def family(method: str) -> str:
+    """The language-table key of a method's family ("family_lora", ...; "family_other" if none)."""
+    return next((f for f, members in FAMILIES.items() if method in members), "family_other")
 
 
 def series_color(i: int) -> str:
