@@ -12,7 +12,6 @@ committed sweep in ``results/``; the notebook prints them, it never types them.
 from __future__ import annotations
 
 import copy
-import math
 import tempfile
 from pathlib import Path
 
@@ -180,36 +179,30 @@ def unchanged_share(model, reference) -> float:
 
 # ----------------------------------------------------------------------------- does pretraining pay?
 
-def sampling_error(accuracy: float, n: int) -> float:
-    """Standard error of an accuracy measured on ``n`` independent test examples: √(p(1-p)/n)."""
-    if not 0 <= accuracy <= 1:
-        raise ValueError(f"accuracy={accuracy!r} must be in [0, 1]")
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise ValueError(f"n={n!r} must be a positive integer (test examples)")
-    return math.sqrt(accuracy * (1 - accuracy) / n)
-
-
 def pretraining_rows(results: dict, n_test: int, metric: str = "test_accuracy") -> list[dict]:
     """Pretrained vs random init per method and training-set size (``results/baselines.json``):
-    both means ± std over seeds, the gap in points, a noise scale and whether the gap exceeds it;
-    TF-IDF on the same split for reference. Noise scale (points): the larger of twice the standard
-    error of the difference of the seed means and one run's test-set sampling error."""
+    each mean ± std over seeds (``summarize``), and the comparison the whole suite uses
+    (``experiments.noise.compare``: the difference, twice its standard error from seeds and test set
+    as the noise threshold, within noise or not) -- against random init, and against TF-IDF on the
+    same split when it was run."""
     from ..experiments.analysis import summarize
+    from ..experiments.noise import compare
     rows = summarize(results, by=("label", "init", "train_size"), metrics=[metric])
     cell = {(r["label"], r["init"], r["train_size"]): r[metric] for r in rows}
-    sizes = list(dict.fromkeys(r["train_size"] for r in rows))
     out = []
-    for size in sizes:
+    for size in dict.fromkeys(r["train_size"] for r in rows):
         tfidf = cell.get(("tfidf", "none", size))
         for label in dict.fromkeys(r["label"] for r in rows if r["init"] == "pretrained"):
             p, s = cell.get((label, "pretrained", size)), cell.get((label, "scratch", size))
             if p is None or s is None:
                 continue
-            diff_se = math.sqrt(p["std"] ** 2 / p["n"] + s["std"] ** 2 / s["n"])
-            noise = max(2 * diff_se, sampling_error(p["mean"], n_test))
-            gap = p["mean"] - s["mean"]
-            out.append({"label": label, "train_size": size, "pretrained": p, "scratch": s, "gap": gap,
-                        "noise": noise, "beyond_noise": abs(gap) > noise, "tfidf": tfidf})
+            own = {"runs": [r for r in results["runs"] if r.get("label") in (label, "tfidf")]}
+            where = {"train_size": size}
+            vs_init = compare(own, "pretrained", "scratch", n_test, by="init", metric=metric, where=where)
+            vs_tfidf = compare(own, "pretrained", "none", n_test, by="init", metric=metric, where=where) if tfidf else None
+            out.append({"label": label, "train_size": size, "pretrained": p, "scratch": s, "tfidf": tfidf,
+                        "gap": vs_init["difference"], "noise": vs_init["threshold"],
+                        "beyond_noise": not vs_init["within_noise"], "vs_tfidf": vs_tfidf})
     return out
 
 
