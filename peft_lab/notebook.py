@@ -21,16 +21,20 @@ def _display(obj) -> None:
     display(obj)
 
 
+def _in_kernel() -> bool:
+    """Whether rich output can be shown (an IPython shell or Jupyter kernel is running)."""
+    try:
+        from IPython import get_ipython
+    except ImportError:  # pragma: no cover - IPython ships with jupyterlab
+        return False
+    return get_ipython() is not None
+
+
 def say(text: str) -> None:
     """Render ``text`` (Markdown, usually an f-string holding measured numbers) as a paragraph in
     the notebook; outside a notebook it is printed. Returns nothing, so a cell that ends with it
     shows the sentence once."""
-    try:
-        from IPython import get_ipython
-        in_kernel = get_ipython() is not None
-    except ImportError:  # pragma: no cover - IPython ships with jupyterlab
-        in_kernel = False
-    if in_kernel:
+    if _in_kernel():
         from IPython.display import Markdown
         _display(Markdown(text))
     else:
@@ -57,20 +61,16 @@ def show_source(obj, lines: tuple[int, int] | None = None) -> None:
         if not (1 <= first <= last <= len(all_lines)):
             raise ValueError(f"lines={lines!r} is outside 1..{len(all_lines)} for {getattr(obj, '__name__', obj)}")
         text = "\n".join(all_lines[first - 1:last]) + "\n"
-    try:
-        from IPython import get_ipython
-        if get_ipython() is None:
-            raise ImportError
-        from IPython.display import HTML
-        from pygments import highlight
-        from pygments.formatters import HtmlFormatter
-        from pygments.lexers import PythonLexer
-        formatter = HtmlFormatter(noclasses=True, style="default")
-        where = f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', getattr(obj, '__name__', ''))}"
-        header = f"<div style='color:#666;font-size:90%'>源代码：<code>{where.strip('.')}</code></div>"
-        _display(HTML(header + highlight(text, PythonLexer(), formatter)))
-    except ImportError:
+    if not _in_kernel():
         print(text)
+        return
+    from IPython.display import HTML
+    from pygments import highlight
+    from pygments.formatters import HtmlFormatter
+    from pygments.lexers import PythonLexer
+    where = f"{getattr(obj, '__module__', '')}.{getattr(obj, '__qualname__', getattr(obj, '__name__', ''))}"
+    header = f"<div style='color:#666;font-size:90%'>源代码：<code>{where.strip('.')}</code></div>"
+    _display(HTML(header + highlight(text, PythonLexer(), HtmlFormatter(noclasses=True, style="default"))))
 
 
 def _close(answer, expected, rel: float, abs_: float) -> bool:

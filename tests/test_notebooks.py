@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from peft_lab import citations
+from peft_lab import citations, notebook
 from peft_lab.notebook import check, check_function, notebook_paths, say, show_source, source
 
 NOTEBOOKS = notebook_paths()
@@ -121,7 +121,33 @@ def test_check_function_reports_the_first_wrong_case(capsys):
     assert "ZeroDivisionError" in capsys.readouterr().out
 
 
-def test_show_source_is_the_code_that_runs(capsys):
+@pytest.fixture
+def outside_a_kernel(monkeypatch):
+    """Another test may have started an IPython shell in this process: say so explicitly."""
+    monkeypatch.setattr(notebook, "_in_kernel", lambda: False)
+
+
+@pytest.fixture
+def shown(monkeypatch):
+    """Inside a kernel: collect what would be displayed."""
+    objects = []
+    monkeypatch.setattr(notebook, "_in_kernel", lambda: True)
+    monkeypatch.setattr(notebook, "_display", objects.append)
+    return objects
+
+
+def test_in_a_kernel_say_renders_markdown_and_show_source_highlighted_html(shown):
+    from IPython.display import HTML, Markdown
+
+    from peft_lab.methods import lora
+    say("准确率 **80%**")
+    show_source(lora.LoRAConfig)
+    assert isinstance(shown[0], Markdown) and shown[0].data == "准确率 **80%**"
+    assert isinstance(shown[1], HTML) and "LoRAConfig" in shown[1].data and "<span" in shown[1].data
+    assert "peft_lab.methods.lora.LoRAConfig" in shown[1].data       # says where the code lives
+
+
+def test_show_source_is_the_code_that_runs(capsys, outside_a_kernel):
     from peft_lab.methods import lora
     assert show_source(lora.LoRAConfig) is None       # nothing returned: a cell ending with it shows it once
     shown = capsys.readouterr().out                   # outside a kernel it prints the plain text
@@ -135,6 +161,6 @@ def test_show_source_is_the_code_that_runs(capsys):
         show_source(42)
 
 
-def test_say_prints_outside_a_notebook_and_returns_nothing(capsys):
+def test_say_prints_outside_a_notebook_and_returns_nothing(capsys, outside_a_kernel):
     assert say("准确率 **80%**") is None
     assert capsys.readouterr().out == "准确率 **80%**\n"
