@@ -145,8 +145,8 @@ def render_memory(report: budget.MemoryReport, storage: budget.StorageReport, ca
              for p in ("weights", "gradients", "optimizer_state", "activations")]
     rows = parts + [(t("w_total"), budget.human_bytes(report.total))]
     if cards:
-        from .lessons.motivation import fits_label, text
-        rows.append((text("fits_on"), fits_label(report.total, cards)))
+        from .lessons.motivation import fits_label
+        rows.append((t("mo_fits_on"), fits_label(report.total, cards)))
     return _table(rows + [(t("w_adapter_file"), budget.human_bytes(storage.adapter)),
                           (t("w_serving", n=storage.n_tasks), budget.human_bytes(storage.serving))])
 
@@ -276,13 +276,13 @@ def memory_calculator(model: str = "llama-7b", method: str = "lora", figure: boo
     cards hold it (``cards`` in GiB, default ``lessons.motivation.CARDS_GIB``), the adapter file and
     the cost of serving n tasks (``budget.training_memory`` and ``budget.storage``)."""
     import ipywidgets as w
-    from .lessons.motivation import CARDS_GIB, text
+    from .lessons.motivation import CARDS_GIB
     cards = CARDS_GIB if cards is None else cards
     controls = {"model": w.Dropdown(options=sorted(budget.PRESETS), value=model, description=t("w_model")),
                 "method": w.Dropdown(options=list(MEMORY_METHODS), value=method, description=t("w_method")),
                 "precision": w.Dropdown(options=list(budget.PRECISIONS), value="bf16", description=t("w_precision")),
                 "batch_size": _slider("w_batch", 1, 1, 64), "seq_len": _slider("w_seq_len", 512, 16, 4096, 16),
-                "gradient_checkpointing": w.Checkbox(value=False, description=text("gradient_checkpointing")),
+                "gradient_checkpointing": w.Checkbox(value=False, description=t("mo_gradient_checkpointing")),
                 "n_tasks": _slider("n_tasks", 1, 1, 100)}
 
     def update(model, method, precision, batch_size, seq_len, gradient_checkpointing, n_tasks) -> str:

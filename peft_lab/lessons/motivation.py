@@ -17,46 +17,13 @@ from pathlib import Path
 
 from .. import budget
 from ..budget.memory import MemoryParts, MemoryReport
-from ..i18n import get_language, t
+from ..i18n import t
 
 # Memory of three common GPU classes (24: RTX 3090/4090; 48: RTX A6000, L40S; 80: A100/H100 80GB), in
 # GiB = 2**30 bytes, the unit nvidia-smi and budget.human_bytes use.
 CARDS_GIB = (24, 48, 80)
 GIB = 2**30
 PARTS = MemoryParts.PARTS
-
-# Text this module adds to the language table (zh, en); peft_lab.i18n holds the shared vocabulary.
-TEXT = {
-    "fits_on": {"zh": "能放进的显卡", "en": "Fits on"},
-    "model": {"zh": "模型", "en": "model"},
-    "params": {"zh": "参数量", "en": "parameters"},
-    "total": {"zh": "合计", "en": "total"},
-    "measured": {"zh": "实测", "en": "measured"},
-    "predicted": {"zh": "计算器", "en": "calculator"},
-    "part": {"zh": "部分", "en": "part"},
-    "gradient_checkpointing": {"zh": "梯度检查点", "en": "Gradient checkpointing"},
-    "reference_full": {"zh": "（左侧为同设置下的全参数微调，作对照）", "en": "(left: full fine-tuning, same setting)"},
-    "method": {"zh": "方法", "en": "method"},
-    "init": {"zh": "初始化", "en": "init"},
-    "labels": {"zh": "训练样本", "en": "training examples"},
-    "pretrained": {"zh": "预训练", "en": "pretrained"},
-    "scratch": {"zh": "随机初始化", "en": "random init"},
-    "gap": {"zh": "差距（点）", "en": "gap (points)"},
-    "noise": {"zh": "噪声尺度（点）", "en": "noise (points)"},
-    "beyond_noise": {"zh": "超出噪声", "en": "beyond noise"},
-    "within_noise": {"zh": "在噪声内", "en": "within noise"},
-    "whole_split": {"zh": "全部 {n:,}", "en": "all {n:,}"},
-}
-
-
-def text(key: str, **fmt) -> str:
-    """This module's text in the current language (``pl.set_language``)."""
-    try:
-        entry = TEXT[key]
-    except KeyError:
-        raise KeyError(f"no text for {key!r} in peft_lab.lessons.motivation.TEXT") from None
-    return entry[get_language()].format(**fmt)
-
 
 # ----------------------------------------------------------------------------- calculator: costs vs cards
 
@@ -87,7 +54,7 @@ def full_ft_costs(models, precision: str = "bf16", batch_size: int = 1, seq_len:
 
 def format_costs(reports, cards=CARDS_GIB) -> str:
     """A text table: each report's parts, total, and the cards it fits on."""
-    header = [text("model"), text("params")] + [t(p) for p in PARTS] + [text("total"), text("fits_on")]
+    header = [t("mo_model"), t("mo_params")] + [t(p) for p in PARTS] + [t("mo_total"), t("mo_fits_on")]
     rows = [[r.arch, f"{budget.count(r.arch):,}"] + [budget.human_bytes(getattr(r, p)) for p in PARTS]
             + [budget.human_bytes(r.total), fits_label(r.total, cards)] for r in reports]
     return table(header, rows)
@@ -140,12 +107,12 @@ def predicted_for(model, batch_size: int, seq_len: int) -> MemoryReport:
 
 def measured_vs_predicted(results: dict, models: dict, batch_size: int, seq_len: int) -> str:
     """A table, per method and part: measured bytes (``RunResult.memory``) beside the calculator's."""
-    header = [text("method"), text("part"), text("measured"), text("predicted")]
+    header = [t("mo_method"), t("mo_part"), t("mo_measured"), t("mo_predicted")]
     rows = []
     for label, result in results.items():
         want = predicted_for(models[label], batch_size, seq_len)
         for i, part in enumerate((*PARTS, "total")):
-            rows.append([t(label) if i == 0 else "", t(part) if part != "total" else text("total"),
+            rows.append([t(label) if i == 0 else "", t(part) if part != "total" else t("mo_total"),
                          f"{getattr(result.memory, part):,}", f"{getattr(want, part):,}"])
     return table(header, rows)
 
@@ -212,10 +179,10 @@ def _pm(s: dict) -> str:
 
 def format_pretraining(rows: list[dict], n_train: int) -> str:
     """The rows of :func:`pretraining_rows` as a text table, accuracies in points."""
-    header = [text("method"), text("labels"), text("pretrained"), text("scratch"), text("gap"), text("noise"), "",
+    header = [t("mo_method"), t("mo_labels"), t("mo_pretrained"), t("mo_scratch"), t("mo_gap"), t("mo_noise"), "",
               t("tfidf")]
-    body = [[t(r["label"]), text("whole_split", n=n_train) if r["train_size"] is None else f"{r['train_size']:,}",
+    body = [[t(r["label"]), t("mo_whole_split", n=n_train) if r["train_size"] is None else f"{r['train_size']:,}",
              _pm(r["pretrained"]), _pm(r["scratch"]), f"{100 * r['gap']:+.1f}", f"{100 * r['noise']:.1f}",
-             text("beyond_noise") if r["beyond_noise"] else text("within_noise"),
+             t("mo_beyond_noise") if r["beyond_noise"] else t("mo_within_noise"),
              f"{100 * r['tfidf']['mean']:.1f}" if r["tfidf"] else "-"] for r in rows]
     return table(header, body)

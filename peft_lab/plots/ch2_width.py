@@ -13,38 +13,10 @@ import math
 import numpy as np
 from matplotlib.figure import Figure
 
-from ..i18n import get_language, t
+from ..i18n import t
 from .common import figure, human_count, note
 from .sweeps import log2_axis
 from .style import MUTED, color
-
-# This module's text (the shared table, peft_lab.i18n, is edited elsewhere; keys here are local).
-TEXT = {
-    "width_title": {"zh": "LoRA 每步训练时间相对全参数微调，随模型宽度变化",
-                    "en": "LoRA's training step relative to full fine-tuning, as the model widens"},
-    "width_axis": {"zh": "模型宽度 d_model（d_ff = 4·d_model；括号内为参数量）",
-                   "en": "Model width d_model (d_ff = 4·d_model; parameters in brackets)"},
-    "width_axis_plain": {"zh": "模型宽度 d_model", "en": "Model width d_model"},
-    "ratio_axis": {"zh": "每步时间之比（LoRA / 全参数微调）", "en": "Step time ratio (LoRA / full fine-tuning)"},
-    "measured_ratio": {"zh": "实测：中位数，误差线 = 四分位距", "en": "Measured: median, bars = IQR"},
-    "flops_ratio": {"zh": "FLOPs 模型（peft_lab.budget.flops）", "en": "FLOP model (peft_lab.budget.flops)"},
-    "parity": {"zh": "与全参数微调一样快", "en": "As fast as full fine-tuning"},
-    "crossover": {"zh": "从 d_model = {d} 起，LoRA 实测更快（整个四分位距 < 1）",
-                  "en": "From d_model = {d} on, LoRA is measurably faster (whole IQR < 1)"},
-    "no_crossover": {"zh": "在测到的宽度内，LoRA 实测没有明显快于全参数微调",
-                     "en": "In the widths measured, LoRA is not measurably faster than full fine-tuning"},
-    "times_title": {"zh": "每步训练时间（中位数）", "en": "Time per training step (median)"},
-    "times_axis": {"zh": "每步时间（毫秒）", "en": "Time per step (ms)"},
-    "note_width": {"zh": "{source}（{command}）；{layers} 层、{heads} 头，随机初始化；批量 {batch} × {tokens} 个词元，"
-                         "{rounds} 轮交错计时，每轮一个比值；{threads} 个 torch 线程，{date}",
-                   "en": "{source} ({command}); {layers} layers, {heads} heads, random init; batch {batch} × {tokens} "
-                         "tokens, {rounds} interleaved rounds, one ratio per round; {threads} torch thread(s), {date}"},
-}
-
-
-def _t(key: str, **fmt) -> str:
-    return TEXT[key][get_language()].format(**fmt)
-
 
 def crossover(report: dict) -> int | None:
     """The smallest measured width from which on LoRA is measurably faster: the upper quartile of
@@ -72,28 +44,28 @@ def width_ratio(report: dict, with_times: bool = False, source: str = "results/l
     iqr = np.array([[r - p["ratio_iqr"][0], p["ratio_iqr"][1] - r] for p, r in zip(points, ratio)]).T
     fig, axes = figure(ncols=2 if with_times else 1, width=15.0 if with_times else 8.5, height=5.2)
     ax = axes[0] if with_times else axes
-    ax.axhline(1.0, color="#333333", linestyle=":", linewidth=1.2, label=_t("parity"))
+    ax.axhline(1.0, color="#333333", linestyle=":", linewidth=1.2, label=t("parity"))
     ax.plot(d, [p["flops_ratio"] for p in points], linestyle="--", marker="s", color=MUTED, linewidth=2,
-            label=_t("flops_ratio"))
+            label=t("flops_ratio"))
     ax.errorbar(d, ratio, yerr=iqr, marker="o", capsize=5, linewidth=2, markersize=7, color=color(label),
-                label=_t("measured_ratio"))
+                label=t("measured_ratio"))
     for x, y in zip(d, ratio):
         ax.annotate(f"×{y:.2f}", (x, y), xytext=(8, 6), textcoords="offset points", fontsize=10, color=color(label))
     cross = crossover(report)
     if cross is not None:
         ax.axvspan(cross / 1.15, d[-1] * 1.3, color=color(label), alpha=0.07, linewidth=0)
-        ax.text(0.02, 0.03, _t("crossover", d=cross), transform=ax.transAxes, fontsize=10, color=color(label),
+        ax.text(0.02, 0.03, t("crossover", d=cross), transform=ax.transAxes, fontsize=10, color=color(label),
                 va="bottom")
     else:
-        ax.text(0.02, 0.02, _t("no_crossover"), transform=ax.transAxes, fontsize=10, va="bottom")
+        ax.text(0.02, 0.02, t("no_crossover"), transform=ax.transAxes, fontsize=10, va="bottom")
     log2_axis(ax, list(d))
     ax.set_xticklabels([f"{x}\n({human_count(p['total_params'])})" for x, p in zip(d, points)], fontsize=9.5)
     low = min(min(p["flops_ratio"] for p in points), min(p["ratio_iqr"][0] for p in points))
     high = max(1.0, max(p["ratio_iqr"][1] for p in points))
     ax.set_ylim(min(0.5, low - 0.05), high + 0.12)
-    ax.set_xlabel(t("log_axis", label=_t("width_axis")))
-    ax.set_ylabel(_t("ratio_axis"))
-    ax.set_title(_t("width_title"))
+    ax.set_xlabel(t("log_axis", label=t("width_axis")))
+    ax.set_ylabel(t("ratio_axis"))
+    ax.set_title(t("width_title"))
     ax.legend(frameon=False, loc="upper right")
     if with_times:
         ax2 = axes[1]
@@ -102,13 +74,13 @@ def width_ratio(report: dict, with_times: bool = False, source: str = "results/l
                      color=color(name), label=t(name))
         log2_axis(ax2, list(d))
         ax2.set_yscale("log")
-        ax2.set_xlabel(t("log_axis", label=_t("width_axis_plain")))
-        ax2.set_ylabel(t("log_axis", label=_t("times_axis")))
-        ax2.set_title(_t("times_title"))
+        ax2.set_xlabel(t("log_axis", label=t("width_axis_plain")))
+        ax2.set_ylabel(t("log_axis", label=t("times_axis")))
+        ax2.set_title(t("times_title"))
         ax2.legend(frameon=False)
     meta, first = report["meta"], points[0]
     s = meta["settings"]
-    note(fig, "measured", _t("note_width", source=source, command=meta.get("command", "peft_lab.bench"),
+    note(fig, "measured", t("note_width", source=source, command=meta.get("command", "peft_lab.bench"),
                              layers=first["n_layers"], heads=first["n_heads"], batch=s["batch"],
                              tokens=max(p["tokens_per_example"] for p in points), rounds=s["rounds"],
                              threads=meta.get("machine", {}).get("torch_threads", "?"),
