@@ -23,6 +23,7 @@ import torch
 from torch import nn
 
 from . import io, methods
+from .data import SEG_TAGS
 from .methods.base import peft_layers
 
 HEAD_FIELDS = ("head", "num_labels", "causal")   # what may differ between the tasks' models
@@ -57,7 +58,8 @@ class AdapterBank:
         self.active: str | None = None
 
     def add(self, name: str, path) -> StoredAdapter:
-        """Read the adapter saved in ``path`` and keep it under ``name`` (not activated)."""
+        """Read the adapter saved in ``path`` and keep it under ``name``; the first one added
+        becomes active (so the base is wrapped once, and its parameters keep their names)."""
         if name in self.adapters:
             raise ValueError(f"an adapter named {name!r} is already loaded; names: {list(self.adapters)}")
         path = Path(path)
@@ -76,6 +78,8 @@ class AdapterBank:
             detail = ", ".join(f"{k}: adapter {a!r} vs base {b!r}" for k, (a, b) in diff.items())
             raise ValueError(f"the adapter in {path} was saved for another base model ({detail})")
         self.adapters[name] = StoredAdapter(path, meta, config, tensors)
+        if self.active is None:
+            self.use(name)
         return self.adapters[name]
 
     def use(self, name: str) -> nn.Module:
@@ -102,4 +106,32 @@ class AdapterBank:
         return {n: p for n, p in self.model.named_parameters() if n not in swapped}
 
 
-__all__ = ["AdapterBank", "StoredAdapter"]
+def _logits(model: nn.Module, text: str, head: str) -> torch.Tensor:
+    if model.config.head != head:
+        raise ValueError(f"this needs a model with head={head!r}; the active one has head={model.config.head!r}")
+    if not isinstance(text, str) or not text:
+        raise ValueError(f"text={text!r} must be a non-empty string")
+    ids = torch.tensor([model.vocab.encode(text)])   # [BOS] + one id per character
+    with torch.no_grad():
+        return model.eval()(ids)[0]
+
+
+def classify(model: nn.Module, text: str) -> int:
+    """The label the active classification adapter gives ``text`` (sentiment: 1 positive, 0 negative)."""
+    return int(_logits(model, text, "cls").argmax())
+
+
+def segment(model: nn.Module, text: str) -> list[str]:
+    """``text`` cut into words by the active segmentation adapter: a word ends at a character
+    tagged E (end) or S (single)."""
+    tags = [SEG_TAGS[i] for i in _logits(model, text, "token")[1:].argmax(-1).tolist()]   # skip [BOS]
+    words, word = [], ""
+    for char, tag in zip(text, tags):
+        word += char
+        if tag in "ES":
+            words.append(word)
+            word = ""
+    return words + ([word] if word else [])
+
+
+__all__ = ["AdapterBank", "StoredAdapter", "classify", "segment"]

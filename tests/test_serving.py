@@ -3,6 +3,7 @@ import pytest
 import torch
 
 import peft_lab as pl
+from peft_lab import serving
 from peft_lab.serving import AdapterBank
 from helpers import randomize_
 
@@ -51,7 +52,7 @@ def test_the_base_weights_are_one_set_of_tensors_that_never_change(make_model, s
     bank = AdapterBank(make_model())
     for task in TASKS:
         bank.add(task, folder / task)
-    bank.use("sentiment")
+    assert bank.active == "sentiment"          # the first adapter added is active
     first = bank.base_parameters()
     snapshot = {n: p.detach().clone() for n, p in first.items()}
     bank.use("segmentation")
@@ -108,3 +109,23 @@ def test_hf_peft_twin_refuses_other_methods_and_other_bases(make_model):
         to_hf_peft(pl.apply(make_model(), pl.AdapterConfig(bottleneck=4)), make_model())
     with pytest.raises(ValueError, match="same shape and head"):
         to_hf_peft(pl.apply(make_model(), CONFIG), base(make_model, head="token", num_labels=4))
+
+
+def test_segment_cuts_where_the_tags_say_and_classify_reads_the_label():
+    model = pl.load_pretrained("token", num_labels=4).eval()
+    with torch.no_grad():                     # a head that says E after every character: one word each
+        model.head.weight.zero_()
+        model.head.bias.copy_(torch.tensor([0.0, 0.0, 5.0, 0.0]))   # B M E S
+    assert serving.segment(model, "我们爱北京") == list("我们爱北京")
+    with torch.no_grad():
+        model.head.bias.copy_(torch.tensor([5.0, 0.0, 0.0, 0.0]))   # all B: the word never ends
+    assert serving.segment(model, "我们爱北京") == ["我们爱北京"]
+    with pytest.raises(ValueError, match="head='cls'"):
+        serving.classify(model, "好")
+    cls = pl.load_pretrained("cls").eval()
+    with torch.no_grad():
+        cls.head.weight.zero_()
+        cls.head.bias.copy_(torch.tensor([0.0, 3.0]))
+    assert serving.classify(cls, "很好") == 1
+    with pytest.raises(ValueError, match="non-empty"):
+        serving.classify(cls, "")
