@@ -53,6 +53,16 @@ PAPERS: dict[str, Citation] = {
         ref="Li & Liang, 2021", paper="Prefix-Tuning: Optimizing Continuous Prompts for Generation", where="摘要",
         figures=("0.1%",),
         claim="前缀微调只训练约 0.1% 的参数，在全量数据的表格到文本生成上与全参数微调相当"),
+    "prefix_reparam": Citation(
+        ref="Li & Liang, 2021", paper="Prefix-Tuning: Optimizing Continuous Prompts for Generation", where="第 4.3 节",
+        figures=(),
+        claim="直接更新前缀参数会使优化不稳定、性能略有下降，所以论文用一个较小的矩阵经 MLP 生成前缀（重参数化）；"
+              "训练结束后可以丢掉重参数化的参数，只保存前缀本身"),
+    "lora_qv": Citation(
+        ref="Hu et al., 2021", paper="LoRA: Low-Rank Adaptation of Large Language Models", where="第 7.1 节，表 5",
+        figures=("175B",),
+        claim="在 GPT-3 175B 上、可训练参数总量相同时，同时适配 $W_q$ 和 $W_v$ 的总体效果最好，"
+              "把全部预算放在单一种类的矩阵上（如只适配 $W_q$）则明显更差"),
 }
 
 # A figure a reader would take for a measurement: a percentage, a ratio or speed-up, an amount of memory,
