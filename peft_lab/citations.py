@@ -48,6 +48,10 @@ PAPERS: dict[str, Citation] = {
         ref="Li & Liang, 2021", paper="Prefix-Tuning: Optimizing Continuous Prompts for Generation", where="摘要",
         figures=("0.1%",),
         claim="前缀微调只训练约 0.1% 的参数，在全量数据的表格到文本生成上与全参数微调相当"),
+    "lester_scale": Citation(
+        ref="Lester et al., 2021", paper="The Power of Scale for Parameter-Efficient Prompt Tuning", where="图 1 与摘要",
+        figures=("11B",),
+        claim="在 SuperGLUE 上，T5 越大，提示微调与全模型微调的差距越小：小模型上明显落后，到 XXL（11B 参数）时与全模型微调相当"),
 }
 
 # A figure a reader would take for a measurement: a percentage, a ratio or speed-up, an amount of memory,
