@@ -78,3 +78,11 @@ def test_the_run_records_every_prefix_and_seed_and_resumes(tmp_path, judge, monk
     monkeypatch.setattr(steering, "run_one", fail)
     again = steering.run(out, **kwargs)
     assert again["runs"] == stored["runs"]
+
+
+def test_load_reads_what_run_wrote_and_names_the_command_when_missing(tmp_path, judge):
+    with pytest.raises(FileNotFoundError, match="python -m peft_lab.experiments.steering"):
+        steering.load(tmp_path)
+    written = steering.run(tmp_path / "steering.json", seeds=(1,), prefixes=("none",), generations=3, new_tokens=5,
+                           judge=judge, progress=False)
+    assert steering.load(tmp_path) == json.loads(json.dumps(written))

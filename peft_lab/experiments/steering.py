@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import json
 import statistics
 import sys
 import time
@@ -141,6 +142,14 @@ def run_one(prefix: str, seed: int, judge: Judge, *, steps: int, generations: in
             "wall_seconds": round(time.perf_counter() - t0, 1)}
 
 
+def load(directory: Path | None = None) -> dict:
+    """The committed experiment, ``results/steering.json`` (written by ``main``)."""
+    path = results_path("steering", directory)
+    if not path.exists():
+        raise FileNotFoundError(f"no {path}; create it with: python -m peft_lab.experiments.steering")
+    return _read(path)
+
+
 def summary(results: dict) -> dict[str, dict]:
     """Per prefix: mean and sample standard deviation of the positive share over seeds."""
     out = {}
@@ -162,8 +171,7 @@ def run(out: Path | None = None, seeds=(0, 1, 2), prefixes=PREFIXES, steps: int 
               "encoder_hidden_size": 128}
     done = []
     if out is not None and Path(out).exists():
-        import json
-        old = json.loads(Path(out).read_text(encoding="utf-8"))
+        old = _read(Path(out))
         if old.get("meta", {}).get("recipe") == recipe:
             done = old["runs"]
     judge = judge or Judge()
@@ -186,6 +194,10 @@ def run(out: Path | None = None, seeds=(0, 1, 2), prefixes=PREFIXES, steps: int 
     if out is not None:
         write_json_atomic(Path(out), results)
     return results
+
+
+def _read(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
 
 
 def _meta(recipe: dict, judge: Judge, command: str | None, duration: float) -> dict:
