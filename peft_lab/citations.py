@@ -63,6 +63,10 @@ PAPERS: dict[str, Citation] = {
         figures=("175B",),
         claim="在 GPT-3 175B 上、可训练参数总量相同时，同时适配 $W_q$ 和 $W_v$ 的总体效果最好，"
               "把全部预算放在单一种类的矩阵上（如只适配 $W_q$）则明显更差"),
+    "lester_scale": Citation(
+        ref="Lester et al., 2021", paper="The Power of Scale for Parameter-Efficient Prompt Tuning", where="图 1 与摘要",
+        figures=("11B",),
+        claim="在 SuperGLUE 上，T5 越大，提示微调与全模型微调的差距越小：小模型上明显落后，到 XXL（11B 参数）时与全模型微调相当"),
 }
 
 # A figure a reader would take for a measurement: a percentage, a ratio or speed-up, an amount of memory,

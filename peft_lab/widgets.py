@@ -244,11 +244,19 @@ def bottleneck_explorer(arch="tiny", m: int = 32, sweep: dict | None = None):
     return _explorer(controls, lambda m, placement: render_bottleneck(bottleneck_view(m, arch, placement)), figure)
 
 
-def prefix_explorer(arch="tiny", L: int = 16, encoder_hidden_size: int = 128):
-    """A slider for the length L: what each soft-prompt design trains and keeps on ``arch``."""
+def prefix_explorer(arch="tiny", L: int = 16, encoder_hidden_size: int = 128, sweep: dict | None = None):
+    """A slider for the length L: what each soft-prompt design trains and keeps on ``arch``. With
+    ``sweep`` (the ``prefix_length`` results, measured on the tiny model) its accuracy and parameter
+    curves are drawn below with the slider's L marked (``plots.ch4_prompts.prefix_length_sweep(..., mark=L)``)."""
     top = budget.get(arch).max_len - 1
     controls = {"L": _slider("prefix_length", L, 1, min(top, 256))}
-    return _explorer(controls, lambda L: render_prefix(prefix_view(L, arch, encoder_hidden_size)))
+    figure = None
+    if sweep is not None:
+        from .plots.ch4_prompts import prefix_length_sweep
+
+        def figure(L):   # the sweep was measured on the tiny model: the mark shows where L sits on it
+            return prefix_length_sweep(sweep, mark=L)
+    return _explorer(controls, lambda L: render_prefix(prefix_view(L, arch, encoder_hidden_size)), figure)
 
 
 def memory_reports(model: str = "llama-7b", method: str = "lora", precision: str = "bf16", batch_size: int = 1,
