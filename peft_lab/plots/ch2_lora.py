@@ -14,7 +14,7 @@ from matplotlib.patches import Rectangle
 from ..experiments.analysis import energy_table
 from ..i18n import t
 from .common import figure, final_runs, measured_note, note, pct, value_labels
-from .sweeps import sweep_figure
+from .sweeps import mark_setting, sweep_figure
 from .style import MUTED, color, series_color
 
 # the rank sweep's variants -> language-table key (also their palette key)
@@ -161,16 +161,20 @@ def energy_top_k(results: dict, k: int = 8) -> Figure:
     return fig
 
 
-def rank_sweep(results: dict, mark: int | None = None) -> Figure:
+def rank_sweep(results: dict, mark: int | None = None, mark_label: str | None = None) -> Figure:
     """Test accuracy (left) and seconds per training step (right) against the rank r, one line
     per scaling rule (α fixed, α = 2r, rsLoRA), mean ± std over seeds (``lora_rank`` sweep).
     Only measured ranks carry markers; a rule measured at fewer ranks is dotted across the gaps.
-    ``mark``: a rank r to show on the measured curves (e.g. a slider's value)."""
-    fig, (_, ax2) = sweep_figure(results, "config.r", "rank", ("test_accuracy", "sec_per_step"),
+    ``mark``: a rank r to show on the measured curves (e.g. a slider's value); ``mark_label``:
+    other words for it than "当前 r = …" (see ``sweeps.mark_setting``)."""
+    fig, (ax1, ax2) = sweep_figure(results, "config.r", "rank", ("test_accuracy", "sec_per_step"),
                                  ("rank_accuracy_title", "rank_speed_title"), by="variant", order=list(RANK_RULES),
                                  names={v: t(key) for v, key in RANK_RULES.items()},
-                                 colors={v: color(key) for v, key in RANK_RULES.items()}, mark=mark, mark_symbol="r")
+                                 colors={v: color(key) for v, key in RANK_RULES.items()})
     ax2.set_ylim(bottom=0)
+    if mark is not None:   # once the limits are final, so its label finds a clear corner
+        for ax in (ax1, ax2):
+            mark_setting(ax, mark, "r", mark_label)
     return fig
 
 

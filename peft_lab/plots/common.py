@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.ticker import LogFormatter, MaxNLocator, PercentFormatter
 
 from ..budget.units import human_bytes, human_count
 from ..experiments.analysis import select, summarize
@@ -21,7 +21,7 @@ from .style import color
 
 __all__ = ["figure", "name", "arch_name", "note", "measured_note", "live_note", "recipe", "final_runs",
            "stacked_bars", "value_labels", "box", "arrow", "diagram_axes", "human_bytes", "human_count", "finite",
-           "metric_bars", "metric_axis", "accuracy_axis", "percent", "pct", "wrap"]
+           "metric_bars", "metric_axis", "accuracy_axis", "percent", "pct", "wrap", "plain_log_axis"]
 
 # Display names of the calculator's presets: a figure never shows a preset key such as "llama-7b".
 ARCH_NAMES = {
@@ -208,6 +208,22 @@ def metric_axis(ax: plt.Axes, metric: str, axis: str = "y") -> None:
     fmt = next((f for key, f in formats.items() if key in metric), None)
     if fmt is not None:
         target.set_major_formatter(lambda v, _: fmt(v))
+
+
+class PlainLogFormatter(LogFormatter):
+    """Log-axis tick labels as plain numbers ("0.6", "2", "10"), never "6 × 10⁻¹": matplotlib's
+    choice of which ticks to label (minor ticks too when the axis spans under two decades), but
+    each label written as the number itself."""
+
+    def __call__(self, x, pos=None):
+        return f"{x:g}" if super().__call__(x, pos) else ""
+
+
+def plain_log_axis(ax: plt.Axes, axis: str = "y") -> None:
+    """Plain-number labels on a log axis, major and minor ticks alike (see ``PlainLogFormatter``)."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    target.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
 
 
 def percent(v: float, _pos=None) -> str:

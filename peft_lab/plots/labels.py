@@ -28,11 +28,14 @@ def readable(c) -> tuple:
     return (r * k, g * k, b * k)
 
 
-def _axes_points(ax: plt.Axes) -> tuple[float, float]:
+def axes_points(ax: plt.Axes) -> tuple[float, float]:
     """The axes' size in points (from its position in the figure, before layout adjustments)."""
     w, h = ax.figure.get_size_inches()
     pos = ax.get_position()
     return w * 72 * pos.width, h * 72 * pos.height
+
+
+_axes_points = axes_points   # the name other modules used before it was public
 
 
 def direct_labels(ax: plt.Axes, xs, ys, texts, colors, fontsize: float = 10.5, yerr=None) -> list:
@@ -40,7 +43,7 @@ def direct_labels(ax: plt.Axes, xs, ys, texts, colors, fontsize: float = 10.5, y
     fits, left otherwise, moved vertically until it overlaps nothing -- no other label, no
     marker and no error bar (``yerr[i]``: half-height of point i's bar). Call it after the axes'
     scales and limits are final. Returns the annotations."""
-    W, H = _axes_points(ax)
+    W, H = axes_points(ax)
     to_frac = ax.transScale + ax.transLimits
     pts = np.array([to_frac.transform((x, y)) for x, y in zip(xs, ys)]) * [W, H]
     yerr = list(yerr) if yerr is not None else [0.0] * len(xs)
