@@ -61,14 +61,27 @@ def note(fig: Figure, kind: str, detail: str = "") -> None:
 
 def wrap(text: str, width: int) -> str:
     """Break ``text`` into lines of at most ``width`` units (a CJK character counts 2), at spaces
-    or after CJK punctuation where possible."""
+    or after CJK punctuation where possible, never inside a mathtext formula ``$...$`` (a formula
+    longer than the rest of its line moves to the next line whole); a newline in ``text`` stays."""
     lines, line, used = [], "", 0
     for ch in text:
+        if ch == "\n":
+            lines.append(line.rstrip())
+            line, used = "", 0
+            continue
         w = 2 if ord(ch) > 0x2E80 else 1
         if used + w > width:
-            cut = max(line.rfind(" "), *(line.rfind(p) + 1 for p in "，；、）")) if line else -1
-            head, line = (line[:cut], line[cut:].lstrip()) if cut > width // 2 else (line, "")
-            lines.append(head.rstrip())
+            if line.count("$") % 2:          # inside a formula: break before it, or not at all
+                start = line.rfind("$")
+                if start > 0:
+                    lines.append(line[:start].rstrip())
+                    line = line[start:]
+            else:
+                cut = max(line.rfind(" "), *(line.rfind(p) + 1 for p in "，；、）")) if line else -1
+                if line[:max(cut, 0)].count("$") % 2:   # that break point sits inside a formula
+                    cut = line[:cut].rfind("$")
+                head, line = (line[:cut], line[cut:].lstrip()) if cut > width // 2 else (line, "")
+                lines.append(head.rstrip())
             used = sum(2 if ord(c) > 0x2E80 else 1 for c in line)
         line += ch
         used += w
@@ -242,7 +255,8 @@ def accuracy_axis(ax: plt.Axes, min_span: float = 0.08, top: float | None = None
     if top is not None and high > top:
         low, high = low - (high - top), top
     ax.set_ylim(max(low, 0.0), high)
-    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+    # steps of 1, 2, 5 or 10 points only: a 2.5-point step puts ticks on 67.5 % that read "68 %"
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
     step = np.diff(ax.get_yticks()[:2])[0] if len(ax.get_yticks()) > 1 else 0.01
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if step >= 0.01 - 1e-9 else 1))
 

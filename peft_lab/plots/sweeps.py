@@ -19,6 +19,7 @@ __all__ = ["error_line", "series_lines", "log2_axis", "mark_setting", "sweep_fig
 # Per sweep panel: a marker and a line style per group, so lines differ in more than a shade.
 MARKERS = ("o", "s", "^", "D", "v", "P", "X", "<")
 LINESTYLES = ("-", "--", "-.", (0, (5, 1, 1, 1, 1, 1)))
+RING = 8.5   # points: radius of the ring around a marked point (markersize 15, edge 1.8)
 
 
 def error_line(ax: plt.Axes, points, label: str, line_color: str, grid=None, marker: str = "o",
@@ -120,12 +121,13 @@ def mark_setting(ax: plt.Axes, x: float, symbol: str, label: str | None = None) 
                 bbox=dict(facecolor="white", edgecolor="#bbbbbb", alpha=0.92, boxstyle="round,pad=0.25"))
 
 
-def _occupied(ax: plt.Axes, rings) -> list[tuple[float, float, float, float]]:
+def _occupied(ax: plt.Axes, x: float, rings) -> list[tuple[float, float, float, float]]:
     """Boxes (x0, y0, x1, y1, in points from the axes' lower left) that a label must not cover:
-    every measured marker, every error bar and every ring of the current setting."""
+    every measured marker, every error bar and every ring of the current setting (``rings``: the
+    y values of the rings, all at x)."""
     W, H = axes_points(ax)
     to_pts = lambda x, y: (ax.transScale + ax.transLimits).transform((x, y)) * [W, H]
-    boxes = []
+    boxes = [(px - RING, py - RING, px + RING, py + RING) for px, py in (to_pts(x, y) for y in rings)]
     for container in ax.containers:
         data = getattr(container, "lines", None)
         if not data or data[0] is None:
@@ -148,22 +150,22 @@ def _free_corner(ax: plt.Axes, x: float, text: str, fontsize: float, rings) -> t
     W, H = axes_points(ax)
     px = (ax.transScale + ax.transLimits).transform((x, 1.0))[0] * W
     w, h = text_width(text, fontsize) + 8, 1.35 * fontsize + 6
-    occupied = _occupied(ax, rings)
+    occupied = _occupied(ax, x, rings)
     best, fewest = None, None
     for top in (True, False):
         for right in (True, False):
-            x0 = px + 5 if right else px - 5 - w
+            x0 = px + RING + 3 if right else px - RING - 3 - w   # clear of the rings on the line
             y0 = H - 5 - h if top else 5
             box = (x0, y0, x0 + w, y0 + h)
             if box[0] < 0 or box[2] > W:
                 continue
             hits = sum(not (box[2] < b[0] or box[0] > b[2] or box[3] < b[1] or box[1] > b[3]) for b in occupied)
-            choice = ((5, "left") if right else (-5, "right"), (1.0, "top", -5) if top else (0.0, "bottom", 5))
+            choice = ((RING + 3, "left") if right else (-RING - 3, "right"), (1.0, "top", -5) if top else (0.0, "bottom", 5))
             if fewest is None or hits < fewest:
                 best, fewest = choice, hits
             if hits == 0:
                 return best
-    return best or ((5, "left"), (1.0, "top", -5))
+    return best or ((RING + 3, "left"), (1.0, "top", -5))
 
 
 def sweep_figure(results: dict, x: str, x_key: str, metrics=("test_accuracy", "trainable_params"), titles=(),
