@@ -31,7 +31,7 @@ PALETTE = {
     "adapter": "#e69f00", "adapter_houlsby": "#e69f00", "adapter_pfeiffer": "#d55e00",
     "adapter_parallel": "#f0b45a",
     "prompt_tuning": "#00795a", "p_tuning": "#66c2a4", "prefix_tuning": "#e78ac3", "p_tuning_v2": "#7a0177",
-    "ia3": "#7b3294", "scratch": "#d4d4d4", "pretrained": "#0072b2", "tfidf": "#000000",
+    "ia3": "#5e3c99", "scratch": "#d4d4d4", "pretrained": "#0072b2", "tfidf": "#000000",
     # the scaling rules of the LoRA rank sweep: α fixed is plain LoRA, the rsLoRA rule is rsLoRA;
     # α = 2r gets a hue of its own (a second dark blue was indistinguishable on a projector)
     "alpha=16": "#0072b2", "alpha=2r": "#b2182b", "rslora_rule": "#17becf",
