@@ -105,11 +105,7 @@ def mark_setting(ax: plt.Axes, x: float, symbol: str, label: str | None = None) 
     text = (t("mark_setting", symbol=symbol, value=f"{x:g}") if label is None
             else label.replace("{value}", f"{x:g}"))
     rings = []
-    for container in ax.containers:
-        data = getattr(container, "lines", None)
-        if not data or data[0] is None:
-            continue
-        xs, ys = data[0].get_data()
+    for _, xs, ys in _measured(ax):
         for xi, yi in zip(xs, ys):
             if xi == x:
                 rings.append(yi)
@@ -121,6 +117,14 @@ def mark_setting(ax: plt.Axes, x: float, symbol: str, label: str | None = None) 
                 bbox=dict(facecolor="white", edgecolor="#bbbbbb", alpha=0.92, boxstyle="round,pad=0.25"))
 
 
+def _measured(ax: plt.Axes):
+    """(error-bar artists, xs, ys) of every error-bar container on ``ax`` that holds points."""
+    for container in ax.containers:
+        data = getattr(container, "lines", None)
+        if data and data[0] is not None:
+            yield (data, *data[0].get_data())
+
+
 def _occupied(ax: plt.Axes, x: float, rings) -> list[tuple[float, float, float, float]]:
     """Boxes (x0, y0, x1, y1, in points from the axes' lower left) that a label must not cover:
     every measured marker, every error bar and every ring of the current setting (``rings``: the
@@ -128,11 +132,7 @@ def _occupied(ax: plt.Axes, x: float, rings) -> list[tuple[float, float, float, 
     W, H = axes_points(ax)
     to_pts = lambda x, y: (ax.transScale + ax.transLimits).transform((x, y)) * [W, H]
     boxes = [(px - RING, py - RING, px + RING, py + RING) for px, py in (to_pts(x, y) for y in rings)]
-    for container in ax.containers:
-        data = getattr(container, "lines", None)
-        if not data or data[0] is None:
-            continue
-        xs, ys = data[0].get_data()
+    for data, xs, ys in _measured(ax):
         for xi, yi in zip(xs, ys):
             px, py = to_pts(xi, yi)
             boxes.append((px - 6, py - 6, px + 6, py + 6))
