@@ -147,11 +147,12 @@ TEXT: dict[str, dict[str, str]] = {
     "k_line": {"zh": "k = {k}：前 {k} 个方向", "en": "k = {k}: the top {k} directions"},
     "layer_order": {"zh": "矩阵类型（每组内从左到右：第 1 至 {n} 层）", "en": "Matrix type (in each group, left to right: layers 1 to {n})"},
     "phi_bar": {"zh": "子空间相似度 φ", "en": "Subspace similarity φ"},
-    "phi_note": {"zh": "φ(i, j) = ‖U_iᵀ V_j‖²_F / min(i, j)：两组方向张成的子空间重合的比例（0 = 正交，1 = 一个包含另一个）",
-                 "en": "φ(i, j) = ‖U_iᵀ V_j‖²_F / min(i, j): how much the two subspaces overlap (0 = orthogonal, "
+    "phi_note": {"zh": r"$\phi(i,j)=\|U_i^\top V_j\|_F^2\,/\,\min(i,j)$：两组方向张成的子空间重合的比例（0 = 正交，1 = 一个包含另一个）",
+                 "en": r"$\phi(i,j)=\|U_i^\top V_j\|_F^2\,/\,\min(i,j)$: how much the two subspaces overlap (0 = orthogonal, "
                        "1 = one contains the other)"},
     "phi_learned": {"zh": "训练得到的 A：{m}", "en": "Learned A: {m}"},
     "phi_random": {"zh": "同形状的随机矩阵", "en": "Random matrices of the same shapes"},
+    "phi_random_shape": {"zh": "同形状的随机矩阵（{r1}×{k} 与 {r2}×{k}）", "en": "Random matrices of the same shapes ({r1}×{k} and {r2}×{k})"},
     "phi_i": {"zh": "r = {r} 的前 i 个方向", "en": "Top i directions at r = {r}"},
     "phi_j": {"zh": "r = {r} 的前 j 个方向", "en": "Top j directions at r = {r}"},
     "rank_accuracy_title": {"zh": "准确率 vs 秩 r", "en": "Accuracy vs rank r"},
@@ -202,6 +203,8 @@ TEXT: dict[str, dict[str, str]] = {
     "adalora_start": {"zh": "；开始时 {n} 个矩阵 × 秩 {r} = {init}", "en": "; at the start {n} matrices × rank {r} = {init}"},
     "note_adalora": {"zh": "训练结束时的 rank_pattern", "en": "rank_pattern at the end of training"},
     "dylora_once": {"zh": "DyLoRA：训练一次，在各个秩上评估", "en": "DyLoRA: trained once, evaluated at each rank"},
+    "dylora_once_legend": {"zh": "DyLoRA（训练一次，按秩截断评估）", "en": "DyLoRA (trained once, evaluated cut to each rank)"},
+    "lora_separate": {"zh": "单独训练的 LoRA（各秩）", "en": "LoRA trained separately at each rank"},
     "lora_truncated": {"zh": "LoRA：按最大秩训练，截断到该秩", "en": "LoRA: trained at full rank, cut to this rank"},
     "eval_rank": {"zh": "评估时使用的秩 b", "en": "Rank b used at evaluation"},
     "dylora_title": {"zh": "DyLoRA：训练一次，在各个秩上评估", "en": "DyLoRA: trained once, evaluated at each rank"},

@@ -214,8 +214,40 @@ def test_subspace_similarity_draws_the_measured_phi_beside_random(delta_w_result
     learned, random = (next(c for c in ax.collections if isinstance(c, QuadMesh)) for ax in fig.axes[:2])
     phi = delta_w_results["runs"][1]["details"]["subspace"]["layers.0.self_attn.q_proj"]["A"]
     assert np.allclose(np.asarray(learned.get_array()).reshape(2, 16), phi)
-    assert np.allclose(np.asarray(random.get_array()), 0.1)
-    assert "layers.0.self_attn.q_proj" in texts(fig) and "r = 16" in texts(fig)
+    # chance overlap for the shown matrix's own input width k (q_proj of the tiny model: d_model)
+    k = budget.get("tiny").d_model
+    assert np.allclose(np.asarray(random.get_array()).reshape(2, 16), ch2.random_subspace_similarity(2, 16, k))
+    assert "layers.0.self_attn.q_proj" in texts(fig) and "r = 16" in texts(fig) and f"2×{k}" in texts(fig)
+
+
+def test_subspace_random_reference_follows_the_shape_of_the_matrix_shown(delta_w_results):
+    """down_proj reads d_ff features, the attention projections d_model: the chance reference is
+    drawn for each one's k, and for the first matrix's k it is what the sweep stored."""
+    from peft_lab.model import ModelConfig
+    tiny = ModelConfig()                                                   # the model the sweep trained
+    assert ch2.in_features("layers.3.mlp.down_proj") == tiny.d_ff != tiny.d_model == ch2.in_features("layers.0.self_attn.q_proj")
+    narrow, wide = (np.asarray(ch2.random_subspace_similarity(8, 64, k)) for k in (tiny.d_model, tiny.d_ff))
+    assert wide[:, :8].mean() < narrow[:, :8].mean()                 # chance overlap shrinks with k (≈ max(i, j)/k)
+    assert abs(wide[:, :8].mean() - np.mean([max(i, j) / tiny.d_ff for i in range(1, 9) for j in range(1, 9)])) < 0.02
+    details = json.loads(json.dumps(delta_w_results["runs"][1]["details"]))
+    details["subspace"]["layers.0.mlp.down_proj"] = details["subspace"]["layers.0.self_attn.q_proj"]
+    res = results([delta_w_results["runs"][0], record("lora", kind="subspace", details=details)])
+    fig = glyphs_ok(ch2.subspace_similarity(res, matrix="layers.0.mlp.down_proj"))
+    random = next(c for c in fig.axes[1].collections if isinstance(c, QuadMesh))
+    assert np.allclose(np.asarray(random.get_array()).reshape(2, 16), ch2.random_subspace_similarity(2, 16, tiny.d_ff))
+    with pytest.raises(ValueError, match="matrix"):
+        ch2.subspace_similarity(res, matrix="layers.9.nowhere")
+
+
+def test_formulas_in_footers_stay_on_one_line():
+    """wrap() never breaks inside $...$, at any width, and loses no character."""
+    text = pl.i18n.t("note_measured", what="results/delta_w.json，2 次运行，每次 150 步；" + pl.i18n.t("phi_note"))
+    formula = re.search(r"\$[^$]+\$", text).group()
+    for width in range(30, 200, 7):
+        lines = wrap(text, width).split("\n")
+        assert any(formula in line for line in lines), width
+        assert all(line.count("$") % 2 == 0 for line in lines)
+        assert "".join(lines).replace(" ", "") == text.replace(" ", "")
 
 
 def test_rank_sweep_draws_one_line_per_scaling_rule_with_seed_means(rank_results):
@@ -310,6 +342,18 @@ def test_adalora_heat_map_cells_are_the_kept_ranks(methods_results):
 def test_dylora_curve_and_nf4_levels():
     fig = glyphs_ok(ch2_variants.dylora_curve({1: 0.7, 4: 0.8}, {1: 0.5, 4: 0.8}))
     assert [list(l.get_ydata()) for l in fig.axes[0].get_lines()] == [[0.7, 0.8], [0.5, 0.8]]
+    fig = glyphs_ok(ch2_variants.dylora_curve({1: 0.67, 2: 0.75, 8: 0.765}, {1: 0.77, 8: 0.79}, reference_label="lora",
+                                              spread={1: 0.02, 2: 0.01}, reference_spread={1: 0.01, 8: 0.008}))
+    ax = fig.axes[0]
+    dy, ref = ax.containers
+    assert dy.has_yerr and ref.has_yerr
+    bars = [[round(seg[1][1] - seg[0][1], 6) for seg in c.lines[2][0].get_segments()] for c in (dy, ref)]
+    assert bars == [[0.04, 0.02, 0.0], [0.02, 0.016]]                # ± std, none where a rank has no spread
+    ticks = [v for v in ax.get_yticks() if ax.get_ylim()[0] <= v <= ax.get_ylim()[1]]
+    assert all(abs(100 * v - round(100 * v)) < 1e-6 for v in ticks)  # whole percents: no "68%" on 67.5
+    assert pl.i18n.t("lora_separate") in texts(fig) and pl.i18n.t("lora_truncated") not in texts(fig)
+    with pytest.raises(TypeError, match="spread"):
+        ch2_variants.dylora_curve({1: 0.7}, spread=[0.1])
     fig = glyphs_ok(ch2_variants.nf4_levels_plot())
     stems = fig.axes[0].collections[0]
     assert np.allclose(sorted(seg[0][0] for seg in stems.get_segments()), nf4_levels().numpy(), atol=1e-6)
@@ -625,3 +669,93 @@ def test_chinese_wording_follows_the_glossary():
         assert "内存" not in zh or "训练内存" in zh or key.startswith("w_"), (key, zh)
     for key in ("prefix_length", "length_accuracy_title", "length_params_title"):
         assert "虚拟词元数 L" in pl.i18n.TEXT[key]["zh"]                      # one name for L
+
+
+# ----------------------------------------------------------------------------- projector readability
+
+def test_methods_that_appear_together_differ_clearly_in_colour():
+    """CIE76 ΔE between the colours of every two methods of one family, of the learning-rate
+    panels' usual set and of the rank rules is at least MIN_DELTA_E (20: about ten just-noticeable
+    differences, what two thin lines need on a washed-out projector; the two pinks of prefix
+    tuning and P-Tuning v2 were 19); any two different methods at least half that. Only labels
+    declared the same thing (SAME_COLOR) may share a colour."""
+    from itertools import combinations
+
+    from peft_lab.plots.style import FAMILIES, MIN_DELTA_E, PALETTE, SAME_COLOR, delta_e
+    from peft_lab.plots.ch2_lora import RANK_RULES
+    assert delta_e("#ffffff", "#000000") == pytest.approx(100, abs=0.1)   # L* of white and black
+    usual = [*FAMILIES.values(), tuple(RANK_RULES.values()),
+             ("full", "lora", "adapter_houlsby", "prefix_tuning", "p_tuning_v2", "ia3"),   # notebook 06's lr panels
+             ("lora", "loraplus", "prefix_tuning", "p_tuning_v2")]
+    same = {frozenset(pair) for pair in SAME_COLOR}
+    close = [(a, b, round(delta_e(PALETTE[a], PALETTE[b]), 1)) for group in usual for a, b in combinations(group, 2)
+             if frozenset((a, b)) not in same and delta_e(PALETTE[a], PALETTE[b]) < MIN_DELTA_E]
+    assert not close, close
+    close = [(a, b) for a, b in combinations(PALETTE, 2)
+             if frozenset((a, b)) not in same and delta_e(PALETTE[a], PALETTE[b]) < MIN_DELTA_E / 2]
+    assert not close, close
+
+
+def test_log_loss_axes_label_ticks_as_plain_numbers():
+    """Losses within one decade or over several: every tick label is a plain number, never
+    "6 × 10⁻¹", and a narrow range still gets more than one labelled tick."""
+    for low, high in ((0.42, 0.75), (0.5, 3.2), (0.02, 4.0)):
+        losses = list(np.geomspace(high, low, 30))
+        fig = ch6.training_curves([losses], labels=["lora"], logy=True)
+        fig.canvas.draw()
+        ax = fig.axes[0]
+        y0, y1 = ax.get_ylim()
+        ticks = [(tick.get_loc(), tick.label1.get_text()) for tick in ax.yaxis.get_major_ticks() + ax.yaxis.get_minor_ticks()]
+        shown = [(v, s) for v, s in ticks if y0 <= v <= y1 and s]
+        assert len(shown) >= 2, (low, high, shown)
+        assert all(re.fullmatch(r"\d+(\.\d+)?", s) and math.isclose(float(s), v, rel_tol=1e-6) for v, s in shown), shown
+
+
+@pytest.mark.parametrize("build", [lambda res, **kw: ch2.rank_sweep(res, **kw),
+                                   lambda res, **kw: ch4.prefix_length_sweep(res, **kw)])
+def test_the_setting_label_covers_no_point_bar_or_ring(build):
+    """Points at the top, the bottom and on the marked line: the label finds a clear corner."""
+    runs = [record("lora" if v == "alpha=16" else "rslora", variant=v, seed=s, config={"r": x, "num_virtual_tokens": x},
+                   test_accuracy=(0.79 if v == "alpha=16" else 0.70) + 0.01 * s - 0.0001 * x,
+                   trainable_params=10 * x) for v in ("alpha=16", "alpha=2r") for x in (1, 2, 8, 64) for s in (0, 1)]
+    fig = build(results(runs), mark=1, mark_label="数据支持的最小 {value}")
+    fig.canvas.draw()
+    renderer = fig.canvas.get_renderer()
+    for ax in fig.axes:
+        label = next(t for t in ax.texts if t.get_text() == "数据支持的最小 1")
+        box = label.get_bbox_patch().get_window_extent(renderer)
+        for line in ax.get_lines():
+            if line.get_marker() in (None, "None", "") or not len(line.get_xdata()):
+                continue
+            for xy in ax.transData.transform(np.column_stack([line.get_xdata(), line.get_ydata()]).astype(float)):
+                r = line.get_markersize() / 2 * fig.dpi / 72
+                assert not (box.x0 - r < xy[0] < box.x1 + r and box.y0 - r < xy[1] < box.y1 + r), (label, xy)
+        for container in ax.containers:
+            for seg in container.lines[2][0].get_segments():
+                (x0, y0), (x1, y1) = ax.transData.transform(np.asarray(seg, dtype=float))
+                assert not (box.x0 < x0 < box.x1 and min(y0, y1) < box.y1 and max(y0, y1) > box.y0)
+    assert pl.i18n.t("mark_setting", symbol="r", value="1") not in texts(fig)
+    with pytest.raises(TypeError, match="mark_label"):
+        build(results(runs), mark=1, mark_label=3)
+
+
+def test_model_growth_keeps_models_of_one_year_and_size_apart():
+    """LLaMA-65B and Llama 2 70B (2023, 65 B vs 69 B): two dots and two labels, none on another."""
+    fig = ch1.model_growth()
+    fig.canvas.draw()
+    ax = fig.axes[0]
+    renderer = fig.canvas.get_renderer()
+    labels = [t for t in ax.texts if "LLaMA-65B" in t.get_text() or "Llama 2 70B" in t.get_text()]
+    assert len(labels) == 2
+    a, b = (t.get_window_extent(renderer) for t in labels)
+    assert not a.overlaps(b)
+    dots = np.vstack([c.get_offsets() for c in ax.collections if len(c.get_offsets())])
+    big = ax.transData.transform(dots[(dots[:, 0] > 2022.5) & (dots[:, 0] < 2023.5) & (dots[:, 1] > 5e10)])
+    assert len(big) == 2 and np.linalg.norm(big[0] - big[1]) > 70 ** 0.5 * fig.dpi / 72   # more than a dot apart
+
+
+def test_placement_latency_labels_share_one_format(methods_results):
+    fig = ch3.placement_comparison(methods_results)
+    shown = [t.get_text() for t in fig.axes[2].texts]
+    decimals = {len(s.split()[0].partition(".")[2]) for s in shown}
+    assert shown and len(decimals) == 1, shown

@@ -63,10 +63,11 @@ def model_growth(presets=tuple(RELEASES), published: dict | None = PUBLISHED, ti
         raise ValueError("model_growth needs at least one preset or published model")
     rows.sort(key=lambda row: (row[0], row[1]))
     fig, ax = figure(width=10, height=6.2)
+    xs, sides = _dodge(rows)
     for paper in (False, True):
-        pts = [row for row in rows if row[3] == paper]
+        pts = [(x, row) for x, row in zip(xs, rows) if row[3] == paper]
         if pts:
-            ax.scatter([r[0] for r in pts], [r[1] for r in pts], s=70, zorder=3, linewidths=2,
+            ax.scatter([x for x, _ in pts], [r[1] for _, r in pts], s=70, zorder=3, linewidths=2,
                        facecolors="white" if paper else series_color(0), edgecolors=series_color(0))
     largest = {}
     for year, n, _, _ in rows:   # the largest model released up to each year: growth, never a false drop
@@ -90,12 +91,25 @@ def model_growth(presets=tuple(RELEASES), published: dict | None = PUBLISHED, ti
     ax.set_xlabel(t("release_year"))
     ax.set_title(t("model_growth_title"))
     ax.legend(frameon=False, loc="upper left")
-    direct_labels(ax, [r[0] for r in rows], [r[1] for r in rows],
+    direct_labels(ax, xs, [r[1] for r in rows],
                   [t("name_count", name=r[2], n=human_count(r[1])) + (t("paper_number") if r[3] else "") for r in rows],
-                  ["#333333"] * len(rows), fontsize=10)
+                  ["#333333"] * len(rows), fontsize=10, sides=sides)
     cites = "; ".join(f"{k}: {v[2]}" for k, v in (published or {}).items())
     note(fig, "computed", t("note_budget_count") + (t("note_paper_rows", cites=cites) if cites else ""))
     return fig
+
+
+def _dodge(rows, crowd: float = 1.6, shift: float = 0.14) -> tuple[list[float], list[str | None]]:
+    """x positions and label sides for ``model_growth``'s (year, parameters, ...) rows, sorted by
+    year and size: two models of one year within a factor ``crowd`` in size would draw one dot
+    on top of the other, so the smaller moves ``shift`` years left (its label on the left) and
+    the larger as far right (label on the right), e.g. LLaMA-65B and Llama 2 70B in 2023."""
+    xs, sides = [float(r[0]) for r in rows], [None] * len(rows)
+    for i in range(1, len(rows)):
+        if rows[i][0] == rows[i - 1][0] and rows[i][1] / rows[i - 1][1] < crowd and sides[i - 1] is None:
+            xs[i - 1], xs[i] = xs[i - 1] - shift, xs[i] + shift
+            sides[i - 1], sides[i] = "left", "right"
+    return xs, sides
 
 
 def _unit(max_bytes: float) -> tuple[float, str]:

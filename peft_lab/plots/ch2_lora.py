@@ -11,10 +11,14 @@ import seaborn as sns
 from matplotlib.figure import Figure
 from matplotlib.patches import Rectangle
 
+import torch
+
+from .. import budget
+from ..experiments import spectra
 from ..experiments.analysis import energy_table
 from ..i18n import t
 from .common import figure, final_runs, measured_note, note, pct, value_labels
-from .sweeps import sweep_figure
+from .sweeps import mark_setting, sweep_figure
 from .style import MUTED, color, series_color
 
 # the rank sweep's variants -> language-table key (also their palette key)
@@ -161,33 +165,59 @@ def energy_top_k(results: dict, k: int = 8) -> Figure:
     return fig
 
 
-def rank_sweep(results: dict, mark: int | None = None) -> Figure:
+def rank_sweep(results: dict, mark: int | None = None, mark_label: str | None = None) -> Figure:
     """Test accuracy (left) and seconds per training step (right) against the rank r, one line
     per scaling rule (α fixed, α = 2r, rsLoRA), mean ± std over seeds (``lora_rank`` sweep).
     Only measured ranks carry markers; a rule measured at fewer ranks is dotted across the gaps.
-    ``mark``: a rank r to show on the measured curves (e.g. a slider's value)."""
-    fig, (_, ax2) = sweep_figure(results, "config.r", "rank", ("test_accuracy", "sec_per_step"),
+    ``mark``: a rank r to show on the measured curves (e.g. a slider's value); ``mark_label``:
+    other words for it than "当前 r = …" (see ``sweeps.mark_setting``)."""
+    fig, (ax1, ax2) = sweep_figure(results, "config.r", "rank", ("test_accuracy", "sec_per_step"),
                                  ("rank_accuracy_title", "rank_speed_title"), by="variant", order=list(RANK_RULES),
                                  names={v: t(key) for v, key in RANK_RULES.items()},
-                                 colors={v: color(key) for v, key in RANK_RULES.items()}, mark=mark, mark_symbol="r")
+                                 colors={v: color(key) for v, key in RANK_RULES.items()})
     ax2.set_ylim(bottom=0)
+    if mark is not None:   # once the limits are final, so its label finds a clear corner
+        for ax in (ax1, ax2):
+            mark_setting(ax, mark, "r", mark_label)
     return fig
 
 
-def subspace_similarity(results: dict, matrix: str | None = None, kind: str = "A") -> Figure:
+def random_subspace_similarity(r1: int, r2: int, k: int) -> list[list[float]]:
+    """φ(i, j) between two Gaussian matrices of shapes (r1, k) and (r2, k) -- what chance gives for
+    subspaces of R^k (about max(i, j) / k), drawn with the seeds the ``delta_w`` sweep used."""
+    return spectra.subspace_similarity(spectra.random_like(torch.ones(r1, k), 1),
+                                       spectra.random_like(torch.ones(r2, k), 2), r1, r2)
+
+
+def in_features(matrix: str, arch="tiny") -> int | None:
+    """k of a module of ``arch`` named like ``layers.0.mlp.down_proj`` (None if it has none such)."""
+    return next((lin.in_features for lin in budget.get(arch).all_linears()
+                 if matrix == lin.name or matrix.endswith("." + lin.name)), None)
+
+
+def subspace_similarity(results: dict, matrix: str | None = None, kind: str = "A", arch="tiny") -> Figure:
     """The LoRA paper's subspace similarity φ(i, j) (Hu et al. 2021, section 7.2) between the
     top-i directions of ``A`` trained at r = 8 and the top-j at r = 64 (``delta_w`` sweep,
     measured here), beside two random matrices of the same shapes: learned subspaces overlap
-    far more than chance. ``matrix``: a module name (default: the first); ``kind``: "A" or "delta_w"."""
+    far more than chance. ``matrix``: a module name (default: the first); ``kind``: "A" or "delta_w".
+    The random reference is drawn for the shown matrix's own input width k (``arch``'s module of
+    that name: 128 for the attention projections of the tiny model, 512 for ``down_proj``), as
+    chance overlap shrinks with k; the stored reference (the first matrix's shape) only when
+    ``arch`` has no such module."""
     runs = [r for r in final_runs(results, {"kind": "subspace"}) if (r.get("details") or {}).get("subspace")]
     if not runs:
         raise ValueError("no subspace run in these results: load_results('delta_w')")
     details = runs[0]["details"]
     matrix = matrix or next(iter(details["subspace"]))
+    if matrix not in details["subspace"]:
+        raise ValueError(f"matrix={matrix!r} is not in these results; allowed: {list(details['subspace'])}")
     r1, r2 = (int(k.split("=")[1]) for k in details["models"])
+    k = in_features(matrix, arch)
+    random, random_title = ((random_subspace_similarity(r1, r2, k), t("phi_random_shape", r1=r1, r2=r2, k=k))
+                            if k is not None else (details["random"], t("phi_random")))
     fig, axes = figure(ncols=2, width=12.5, height=4.2)
     for ax, grid, title in ((axes[0], details["subspace"][matrix][kind], t("phi_learned", m=matrix)),
-                            (axes[1], details["random"], t("phi_random"))):
+                            (axes[1], random, random_title)):
         sns.heatmap(np.asarray(grid), ax=ax, vmin=0, vmax=1, cmap="viridis", cbar_kws={"label": t("phi_bar")})
         ticks = [1] + list(range(max(2, r2 // 8), r2 + 1, max(1, r2 // 8)))
         ax.set_xticks(np.array(ticks) - 0.5, [str(j) for j in ticks], rotation=0)

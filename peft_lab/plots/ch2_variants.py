@@ -18,6 +18,7 @@ from matplotlib.figure import Figure
 from ..i18n import t
 from ..methods.nf4 import nf4_levels
 from .common import accuracy_axis, figure, final_runs, measured_note, note
+from .labels import readable
 from .sweeps import log2_axis
 from .style import MUTED, color
 
@@ -72,21 +73,29 @@ def adalora_ranks(rank_pattern, init_r: int | None = None) -> Figure:
 
 
 def dylora_curve(acc_by_rank: dict, reference: dict | None = None, reference_label: str = "lora_truncated",
-                 metric: str = "test_accuracy", source: str | None = None) -> Figure:
+                 metric: str = "test_accuracy", source: str | None = None, spread: dict | None = None,
+                 reference_spread: dict | None = None) -> Figure:
     """Accuracy of one DyLoRA model evaluated at each rank b (``set_rank(model, b)``), optionally
-    beside a ``reference`` {rank: accuracy} (e.g. a plain LoRA model cut to rank b). The accuracy
-    axis spans at least 8 points, so seed noise does not pass for a trend. ``source``: one line
-    saying where the numbers come from (e.g. the run's recipe), written in the footer."""
+    beside a ``reference`` {rank: accuracy} (e.g. a plain LoRA model cut to rank b, or
+    ``reference_label="lora"``: LoRA trained separately at each rank). The accuracy axis spans at
+    least 8 points, ticks on whole percents, so seed noise does not pass for a trend. ``spread``
+    / ``reference_spread``: {rank: std} drawn as error bars. ``source``: one line saying where
+    the numbers come from (e.g. the run's recipe), written in the footer."""
     if not acc_by_rank:
         raise ValueError("acc_by_rank is empty: evaluate the model at a few ranks first")
+    for field, given in (("spread", spread), ("reference_spread", reference_spread)):
+        if given is not None and not isinstance(given, dict):
+            raise TypeError(f"{field}={given!r} must be a dict {{rank: std}} or None")
     fig, ax = figure(width=7.5, height=4.8)
+    style = dict(linewidth=2, capsize=4, markersize=6)
     ranks = sorted(acc_by_rank)
-    ax.plot(ranks, [acc_by_rank[b] for b in ranks], marker="o", linewidth=2, color=color("dylora"),
-            label=t("dylora_once"))
+    ax.errorbar(ranks, [acc_by_rank[b] for b in ranks], yerr=_spread(spread, ranks), marker="o",
+                color=readable(color("dylora")), label=t("dylora_once_legend"), **style)
     if reference:
         ref = sorted(reference)
-        ax.plot(ref, [reference[b] for b in ref], marker="s", linewidth=2, linestyle="--", color=color("lora"),
-                label=t(reference_label))
+        ax.errorbar(ref, [reference[b] for b in ref], yerr=_spread(reference_spread, ref), marker="s",
+                    linestyle="--", color=color("lora"), label=t("lora_separate" if reference_label == "lora"
+                                                                 else reference_label), **style)
     log2_axis(ax, ranks + sorted(reference or {}))
     ax.set_xlabel(t("log_axis", label=t("eval_rank")))
     ax.set_ylabel(t(metric))
@@ -96,6 +105,11 @@ def dylora_curve(acc_by_rank: dict, reference: dict | None = None, reference_lab
     ax.legend(frameon=False)
     note(fig, "measured", source or t("note_given_values"))
     return fig
+
+
+def _spread(stds: dict | None, ranks: list) -> list[float] | None:
+    """Error-bar half-heights at ``ranks`` (0 where a rank has none), None without any."""
+    return None if not stds else [float(stds.get(b) or 0.0) for b in ranks]
 
 
 def _normalised_blocks(weights: torch.Tensor | None, block_size: int) -> np.ndarray:

@@ -105,12 +105,15 @@ def adapter_diagram(placement: str | None = None, arch="tiny", bottleneck: int =
     return fig
 
 
-def bottleneck_sweep(results: dict, d_model: int | None = None, mark: int | None = None) -> Figure:
+def bottleneck_sweep(results: dict, d_model: int | None = None, mark: int | None = None,
+                     mark_label: str | None = None) -> Figure:
     """Test accuracy (left) and trainable parameters (right) against the bottleneck width m,
     mean ± std over seeds (``adapter_bottleneck`` sweep); ``d_model`` shades the chapter's
-    advice m ∈ [d/16, d/4]; ``mark``: a width m to show on the measured curves (a slider's value)."""
+    advice m ∈ [d/16, d/4]; ``mark``: a width m to show on the measured curves (a slider's value);
+    ``mark_label``: other words for it, e.g. "数据支持的最小 m = {value}" (see ``sweeps.mark_setting``)."""
     fig, axes = sweep_figure(results, "config.bottleneck", "bottleneck",
-                             titles=("bottleneck_accuracy_title", "bottleneck_params_title"), mark=mark, mark_symbol="m")
+                             titles=("bottleneck_accuracy_title", "bottleneck_params_title"), mark=mark, mark_symbol="m",
+                             mark_label=mark_label)
     if d_model:
         for ax in axes:
             ax.axvspan(d_model / 16, d_model / 4, color="#999999", alpha=0.15, label=t("advice_band"))
@@ -128,7 +131,8 @@ def placement_comparison(results: dict, labels=tuple(f"adapter_{p}" for p in PLA
     metric_bars(axes[1], results, labels, "trainable_params", fmt=human_count)
     has_latency = any((r.get("metrics") or {}).get("latency_ms") is not None for r in final_runs(results))
     metric = "latency_ms" if has_latency else "sec_per_step"
-    metric_bars(axes[2], results, labels, metric, fmt=lambda v: f"{v:.3g} ms" if has_latency else f"{v:.3g} s")
+    # one format per panel: tens of milliseconds to one decimal, fractions of a second to three
+    metric_bars(axes[2], results, labels, metric, fmt=lambda v: f"{v:.1f} ms" if has_latency else f"{v:.3f} s")
     axes[0].set_ylim(0, 1.12)   # bars start at zero: a cut axis would exaggerate differences
     axes[0].yaxis.set_major_formatter(percent)
     for ax in axes[1:]:

@@ -19,7 +19,7 @@ from ..methods.prompt_tuning import PromptTuningConfig
 from ..methods.ptuning import PTuningConfig
 from ..methods.ptuning_v2 import PTuningV2Config
 from .common import arch_name, arrow, box, diagram_axes, figure, human_count, note
-from .sweeps import log2_axis, sweep_figure
+from .sweeps import log2_axis, mark_setting, sweep_figure
 from .style import FROZEN, color
 
 DESIGNS = ("prompt_tuning", "p_tuning", "prefix_tuning", "p_tuning_v2")
@@ -88,18 +88,22 @@ def where_vectors_go(arch="tiny", num_virtual_tokens: int = 16, encoder_hidden_s
     return fig
 
 
-def prefix_length_sweep(results: dict, mark: int | None = None) -> Figure:
+def prefix_length_sweep(results: dict, mark: int | None = None, mark_label: str | None = None) -> Figure:
     """Test accuracy (left) and trainable parameters (right) against the number of virtual tokens
     L, per design (``prefix_length`` sweep: prefix tuning in every layer vs prompt tuning at the
     input). Only measured lengths carry markers; a design measured at fewer lengths is dotted
-    across the gaps. ``mark``: a length L to show on the measured curves (e.g. a slider's value)."""
-    fig, (_, ax2) = sweep_figure(results, "config.num_virtual_tokens", "prefix_length",
-                                 titles=("length_accuracy_title", "length_params_title"), mark=mark, mark_symbol="L")
+    across the gaps. ``mark``: a length L to show on the measured curves (e.g. a slider's value);
+    ``mark_label``: other words for it than "当前 L = …" (see ``sweeps.mark_setting``)."""
+    fig, (ax1, ax2) = sweep_figure(results, "config.num_virtual_tokens", "prefix_length",
+                                   titles=("length_accuracy_title", "length_params_title"))
     counts = [y for line in ax2.get_lines() for y in line.get_ydata() if y > 0]
     if counts and max(counts) / min(counts) > 10:   # prefix vs prompt tuning: orders of magnitude apart
         ax2.set_yscale("log")
         ax2.yaxis.set_major_formatter(lambda v, _: human_count(v))
         ax2.set_ylabel(t("trainable_params_log"))
+    if mark is not None:   # once the scales are final, so its label finds a clear corner
+        for ax in (ax1, ax2):
+            mark_setting(ax, mark, "L", mark_label)
     return fig
 
 

@@ -15,7 +15,8 @@ from matplotlib.ticker import MaxNLocator
 
 from ..experiments.analysis import lr_search_table
 from ..i18n import t
-from .common import accuracy_axis, figure, finite, live_note, measured_note, metric_axis, name, note, wrap
+from .common import (accuracy_axis, figure, finite, live_note, measured_note, metric_axis, name, note,
+                     plain_log_axis, wrap)
 from .sweeps import LINESTYLES, MARKERS, series_lines
 from .style import FAMILIES, PALETTE, color, family, series_color
 
@@ -72,7 +73,7 @@ def training_curves(runs, labels=None, logy: bool | None = None, title_key: str 
     log = bool(logy or (logy is None and low > 0 and high / low > 20))
     if log:
         ax.set_yscale("log")
-        ax.yaxis.set_major_formatter(lambda v, _: f"{v:g}")
+        plain_log_axis(ax)   # "0.6", never "6 × 10⁻¹" on the minor ticks of a narrow range
     ax.xaxis.set_major_locator(MaxNLocator(integer=True))   # steps are whole numbers
     ax.set_xlabel(t("step"))
     ax.set_ylabel(t("loss_log" if log else "loss"))

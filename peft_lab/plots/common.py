@@ -12,7 +12,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
-from matplotlib.ticker import MaxNLocator, PercentFormatter
+from matplotlib.ticker import LogFormatter, MaxNLocator, PercentFormatter
 
 from ..budget.units import human_bytes, human_count
 from ..experiments.analysis import select, summarize
@@ -21,7 +21,7 @@ from .style import color
 
 __all__ = ["figure", "name", "arch_name", "note", "measured_note", "live_note", "recipe", "final_runs",
            "stacked_bars", "value_labels", "box", "arrow", "diagram_axes", "human_bytes", "human_count", "finite",
-           "metric_bars", "metric_axis", "accuracy_axis", "percent", "pct", "wrap"]
+           "metric_bars", "metric_axis", "accuracy_axis", "percent", "pct", "wrap", "plain_log_axis"]
 
 # Display names of the calculator's presets: a figure never shows a preset key such as "llama-7b".
 ARCH_NAMES = {
@@ -61,14 +61,27 @@ def note(fig: Figure, kind: str, detail: str = "") -> None:
 
 def wrap(text: str, width: int) -> str:
     """Break ``text`` into lines of at most ``width`` units (a CJK character counts 2), at spaces
-    or after CJK punctuation where possible."""
+    or after CJK punctuation where possible, never inside a mathtext formula ``$...$`` (a formula
+    longer than the rest of its line moves to the next line whole); a newline in ``text`` stays."""
     lines, line, used = [], "", 0
     for ch in text:
+        if ch == "\n":
+            lines.append(line.rstrip())
+            line, used = "", 0
+            continue
         w = 2 if ord(ch) > 0x2E80 else 1
         if used + w > width:
-            cut = max(line.rfind(" "), *(line.rfind(p) + 1 for p in "，；、）")) if line else -1
-            head, line = (line[:cut], line[cut:].lstrip()) if cut > width // 2 else (line, "")
-            lines.append(head.rstrip())
+            if line.count("$") % 2:          # inside a formula: break before it, or not at all
+                start = line.rfind("$")
+                if start > 0:
+                    lines.append(line[:start].rstrip())
+                    line = line[start:]
+            else:
+                cut = max(line.rfind(" "), *(line.rfind(p) + 1 for p in "，；、）")) if line else -1
+                if line[:max(cut, 0)].count("$") % 2:   # that break point sits inside a formula
+                    cut = line[:cut].rfind("$")
+                head, line = (line[:cut], line[cut:].lstrip()) if cut > width // 2 else (line, "")
+                lines.append(head.rstrip())
             used = sum(2 if ord(c) > 0x2E80 else 1 for c in line)
         line += ch
         used += w
@@ -210,6 +223,22 @@ def metric_axis(ax: plt.Axes, metric: str, axis: str = "y") -> None:
         target.set_major_formatter(lambda v, _: fmt(v))
 
 
+class PlainLogFormatter(LogFormatter):
+    """Log-axis tick labels as plain numbers ("0.6", "2", "10"), never "6 × 10⁻¹": matplotlib's
+    choice of which ticks to label (minor ticks too when the axis spans under two decades), but
+    each label written as the number itself."""
+
+    def __call__(self, x, pos=None):
+        return f"{x:g}" if super().__call__(x, pos) else ""
+
+
+def plain_log_axis(ax: plt.Axes, axis: str = "y") -> None:
+    """Plain-number labels on a log axis, major and minor ticks alike (see ``PlainLogFormatter``)."""
+    target = ax.yaxis if axis == "y" else ax.xaxis
+    target.set_major_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+    target.set_minor_formatter(PlainLogFormatter(labelOnlyBase=False, minor_thresholds=(2, 0.5)))
+
+
 def percent(v: float, _pos=None) -> str:
     """A share as a tick label: 0.75 -> "75%", 0.755 -> "75.5%" (no trailing ".0")."""
     whole = abs(100 * v - round(100 * v)) < 1e-6
@@ -226,7 +255,8 @@ def accuracy_axis(ax: plt.Axes, min_span: float = 0.08, top: float | None = None
     if top is not None and high > top:
         low, high = low - (high - top), top
     ax.set_ylim(max(low, 0.0), high)
-    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 2.5, 5, 10]))
+    # steps of 1, 2, 5 or 10 points only: a 2.5-point step puts ticks on 67.5 % that read "68 %"
+    ax.yaxis.set_major_locator(MaxNLocator(nbins=6, steps=[1, 2, 5, 10]))
     step = np.diff(ax.get_yticks()[:2])[0] if len(ax.get_yticks()) > 1 else 0.01
     ax.yaxis.set_major_formatter(PercentFormatter(1.0, decimals=0 if step >= 0.01 - 1e-9 else 1))
 

@@ -28,19 +28,26 @@ def readable(c) -> tuple:
     return (r * k, g * k, b * k)
 
 
-def _axes_points(ax: plt.Axes) -> tuple[float, float]:
+def axes_points(ax: plt.Axes) -> tuple[float, float]:
     """The axes' size in points (from its position in the figure, before layout adjustments)."""
     w, h = ax.figure.get_size_inches()
     pos = ax.get_position()
     return w * 72 * pos.width, h * 72 * pos.height
 
 
-def direct_labels(ax: plt.Axes, xs, ys, texts, colors, fontsize: float = 10.5, yerr=None) -> list:
+_axes_points = axes_points   # the name other modules used before it was public
+
+
+def direct_labels(ax: plt.Axes, xs, ys, texts, colors, fontsize: float = 10.5, yerr=None, sides=None) -> list:
     """Write ``texts[i]`` beside the point (xs[i], ys[i]) in ``colors[i]``, right of it where it
     fits, left otherwise, moved vertically until it overlaps nothing -- no other label, no
     marker and no error bar (``yerr[i]``: half-height of point i's bar). Call it after the axes'
-    scales and limits are final. Returns the annotations."""
-    W, H = _axes_points(ax)
+    scales and limits are final. ``sides[i]``: "left" puts label i left of its point where it
+    fits (default: right where it fits). Returns the annotations."""
+    sides = list(sides) if sides is not None else [None] * len(xs)
+    if len(sides) != len(xs) or any(side not in (None, "left", "right") for side in sides):
+        raise ValueError(f"sides={sides!r} must hold one of None, 'left', 'right' per point ({len(xs)} points)")
+    W, H = axes_points(ax)
     to_frac = ax.transScale + ax.transLimits
     pts = np.array([to_frac.transform((x, y)) for x, y in zip(xs, ys)]) * [W, H]
     yerr = list(yerr) if yerr is not None else [0.0] * len(xs)
@@ -53,7 +60,8 @@ def direct_labels(ax: plt.Axes, xs, ys, texts, colors, fontsize: float = 10.5, y
     for i in order:
         px, py = pts[i]
         w = text_width(texts[i], fontsize)
-        right = px + GAP + w <= W
+        fits_right, fits_left = px + GAP + w <= W, px - GAP - w >= 0
+        right = fits_right and not (sides[i] == "left" and fits_left)
         x0 = px + GAP if right else px - GAP - w
         best = None
         # first look nearby for a place clear of error bars too; a far-flung label is worse than

@@ -11,7 +11,9 @@ import importlib.resources
 from pathlib import Path
 
 import matplotlib as mpl
+import numpy as np
 from matplotlib import font_manager
+from matplotlib.colors import to_rgb
 
 BUNDLED_FONT = ("mplfonts", "fonts/NotoSansCJKsc-Regular.otf")
 SYSTEM_CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei",
@@ -19,17 +21,25 @@ SYSTEM_CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC",
 _registered: dict[str, str | None] = {}
 
 # One colour per method, the same in every figure of the suite (colour-blind-safe Tableau/Okabe-Ito mix).
+# Methods of one family share a hue but differ clearly in lightness or shade: every two methods that
+# appear together (a family, the learning-rate panels, the rank rules) are at least MIN_DELTA_E apart
+# in CIE Lab, every two distinct methods at least half that (tests/test_plots.py checks both).
 PALETTE = {
     "full": "#4d4d4d", "head_only": "#a6a6a6", "bitfit": "#8c6d31",
-    "lora": "#0072b2", "lora_qv": "#7fb8da", "rslora": "#56b4e9", "dora": "#005a8c", "loraplus": "#3b8ede",
-    "dylora": "#6baed6", "adalora": "#08519c", "qlora": "#9ecae1",
+    "lora": "#0072b2", "lora_qv": "#4a4ad0", "rslora": "#17becf", "dora": "#08306b", "loraplus": "#56b4e9",
+    "dylora": "#80cdc1", "adalora": "#3f51b5", "qlora": "#9ecae1",
     "adapter": "#e69f00", "adapter_houlsby": "#e69f00", "adapter_pfeiffer": "#d55e00",
     "adapter_parallel": "#f0b45a",
-    "prompt_tuning": "#009e73", "p_tuning": "#2ca25f", "prefix_tuning": "#cc79a7", "p_tuning_v2": "#a0457e",
-    "ia3": "#7b3294", "scratch": "#bdbdbd", "pretrained": "#0072b2", "tfidf": "#999999",
-    # the scaling rules of the LoRA rank sweep (variants of one method: shades of LoRA's blue)
-    "alpha=16": "#0072b2", "alpha=2r": "#003f63", "rslora_rule": "#56b4e9",
+    "prompt_tuning": "#00795a", "p_tuning": "#66c2a4", "prefix_tuning": "#e78ac3", "p_tuning_v2": "#7a0177",
+    "ia3": "#5e3c99", "scratch": "#d4d4d4", "pretrained": "#0072b2", "tfidf": "#000000",
+    # the scaling rules of the LoRA rank sweep: α fixed is plain LoRA, the rsLoRA rule is rsLoRA;
+    # α = 2r gets a hue of its own (a second dark blue was indistinguishable on a projector)
+    "alpha=16": "#0072b2", "alpha=2r": "#b2182b", "rslora_rule": "#17becf",
 }
+# Labels that name the same thing and so share a colour on purpose.
+SAME_COLOR = (("adapter", "adapter_houlsby"), ("lora", "alpha=16"), ("lora", "pretrained"),
+              ("alpha=16", "pretrained"), ("rslora", "rslora_rule"))
+MIN_DELTA_E = 20.0
 # Method families, for figures that would be unreadable with all 19 methods in one panel (small multiples).
 FAMILIES = {
     "family_baselines": ("full", "head_only", "bitfit", "ia3", "tfidf"),
@@ -49,6 +59,22 @@ MUTED = "#8c8c8c"       # references: random matrices, uniform grids, guide band
 def color(method: str) -> str:
     """The suite-wide colour of a method label (dark grey for an unknown label)."""
     return PALETTE.get(method, "#333333")
+
+
+def lab(c) -> tuple[float, float, float]:
+    """CIE L*a*b* (D65) of a matplotlib colour: distances in it track how different colours look."""
+    rgb = np.array(to_rgb(c))
+    linear = np.where(rgb <= 0.04045, rgb / 12.92, ((rgb + 0.055) / 1.055) ** 2.4)
+    xyz = np.array([[0.4124, 0.3576, 0.1805], [0.2126, 0.7152, 0.0722], [0.0193, 0.1192, 0.9505]]) @ linear
+    xyz = xyz / np.array([0.95047, 1.0, 1.08883])
+    f = np.where(xyz > (6 / 29) ** 3, np.cbrt(xyz), xyz / (3 * (6 / 29) ** 2) + 4 / 29)
+    return float(116 * f[1] - 16), float(500 * (f[0] - f[1])), float(200 * (f[1] - f[2]))
+
+
+def delta_e(c1, c2) -> float:
+    """CIE76 colour difference: about 2.3 is just noticeable side by side on paper; thin lines on
+    a washed-out projector need far more (see MIN_DELTA_E)."""
+    return float(np.linalg.norm(np.subtract(lab(c1), lab(c2))))
 
 
 def family(method: str) -> str:
