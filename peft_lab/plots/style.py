@@ -107,6 +107,11 @@ def register_cjk_font() -> str | None:
     path = font_path()
     if path is not None:
         font_manager.fontManager.addfont(str(path))
+        # matplotlib takes the first of equally good matches: a system copy of the same family (Debian's
+        # fonts-noto-cjk, a .ttc whose first face is the Japanese one) would otherwise win and change the
+        # figures' look from machine to machine. The bundled file goes first (addfont has just emptied
+        # the lookup cache, and nothing has looked a font up since).
+        font_manager.fontManager.ttflist.sort(key=lambda entry: entry.fname != str(path))
         family = font_manager.FontProperties(fname=str(path)).get_name()
     else:
         available = {f.name for f in font_manager.fontManager.ttflist}
