@@ -1,0 +1,153 @@
+"""02_lora: the measurements behind the LoRA notebook's sentences, as plain numbers.
+
+Each function does what one notebook cell used to spell out inline (grouping a sweep, timing
+inference, quantising a base, comparing LoRA+ with LoRA); the cell calls it and renders the
+sentence with ``say``. Nothing here types a number: everything is read from ``results/`` or
+measured on the model it is given.
+
+    from peft_lab.lessons import lora as lesson
+    acc = lesson.by_variant_rank(load_results("lora_rank"))       # {(variant, r): {"mean", "std", "n"}}
+    lesson.latency(load_bench()["inference"])                    # merged/unmerged ratios to the base
+    lesson.loraplus_vs_lora(load_results("methods"))             # means, rates, gap, se and a verdict
+"""
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from ..experiments.analysis import chosen_lrs, select, summarize
+from ..experiments.noise import Z, group_stats
+from ..methods.base import peft_layers
+
+
+def pct(s: dict, digits: int = 1) -> str:
+    """'81.2%（± 1.0）': an accuracy's mean and standard deviation (fractions) in percent."""
+    return f"{100 * s['mean']:.{digits}f}%（± {100 * s['std']:.{digits}f}）"
+
+
+# ----------------------------------------------------------------------------- LoRA at initialisation
+
+@torch.no_grad()
+def same_outputs(a: nn.Module, b: nn.Module, ids: torch.Tensor, mask: torch.Tensor | None = None) -> bool:
+    """Whether two models give bit-identical outputs on ``ids`` in eval mode (no dropout). Both models
+    are left in eval mode, as a notebook that goes on to inspect them expects."""
+    a.eval(), b.eval()
+    return torch.equal(a(ids, attention_mask=mask), b(ids, attention_mask=mask))
+
+
+# ----------------------------------------------------------------------------- the rank sweep
+
+def by_variant_rank(sweep: dict, metric: str = "test_accuracy") -> dict[tuple[str, int], dict]:
+    """``{(variant, r): {"mean", "std", "n"}}`` of ``metric`` over the final runs of a rank sweep."""
+    return {(row["variant"], row["config.r"]): row[metric]
+            for row in summarize(sweep, by=("variant", "config.r"), metrics=[metric])}
+
+
+# ----------------------------------------------------------------------------- merged inference latency
+
+def latency(inference: dict, merged: str = "lora_merged", unmerged: str = "lora_unmerged") -> dict:
+    """From a ``bench.relative`` report (``{"rows": {variant: {"ratio", "ratio_iqr"}}}``): the median
+    ratio to the base of the unmerged and merged LoRA, the merged one's IQR, and ``same_as_base``:
+    whether that IQR contains 1 (latency equal to the base's within the measurement's spread)."""
+    rows = inference["rows"]
+    missing = [v for v in (merged, unmerged) if v not in rows]
+    if missing:
+        raise ValueError(f"variant {missing[0]!r} is not in the timing rows; variants: {list(rows)}")
+    low, high = rows[merged]["ratio_iqr"]
+    return {"unmerged": rows[unmerged]["ratio"], "merged": rows[merged]["ratio"], "merged_iqr": (low, high),
+            "same_as_base": low <= 1 <= high}
+
+
+def live_inference(batch: int = 8, max_len: int = 64, rounds: int = 15, warmup: int = 2) -> dict:
+    """Time the pretrained base, unmerged and merged LoRA on this machine, interleaved round by round;
+    returns ``bench.relative`` against the base (what :func:`latency` reads)."""
+    from .. import bench
+    make, data = bench.pretrained_setup(bench.Settings(batch=batch, max_len=max_len))
+    fns = {v: bench.inference(bench.inference_model(v, make), data) for v in ("base", "lora_unmerged", "lora_merged")}
+    return bench.relative(bench.interleaved(fns, rounds=rounds, warmup=warmup), "base")
+
+
+# ----------------------------------------------------------------------------- AdaLoRA
+
+def adalora_mean_ranks(results: dict, label: str = "adalora") -> dict:
+    """The rank AdaLoRA kept per kind of matrix (``q_proj``, ``up_proj``, ...), averaged over the layers
+    and final runs of ``label``: ``{"runs": n, "means": {kind: mean rank}}`` (kinds in first-seen order)."""
+    patterns = [r["details"]["rank_pattern"] for r in select(results, "final", {"label": label})]
+    if not patterns:
+        raise ValueError(f"no final run with label={label!r} holds a rank_pattern")
+    by_kind: dict[str, list[int]] = {}
+    for pattern in patterns:
+        for name, kept in pattern.items():
+            by_kind.setdefault(name.rsplit(".", 1)[-1], []).append(kept)
+    return {"runs": len(patterns), "means": {kind: sum(v) / len(v) for kind, v in by_kind.items()}}
+
+
+# ----------------------------------------------------------------------------- QLoRA
+
+def quantize_base(model: nn.Module, config) -> dict:
+    """Apply a QLoRA ``config`` to ``model`` (in place) and measure what NF4 did to its linear layers:
+    ``{"layers", "bits"`` (stored bits per weight), ``"fp32_bytes"``, ``"stored_bytes"``, ``"errors"}``,
+    where ``errors`` are the relative errors ‖Ŵ − W‖/‖W‖ of the dequantised weights, one per layer."""
+    from .. import methods
+    from ..methods import nf4, qlora
+    if not isinstance(config, qlora.QLoRAConfig):
+        raise TypeError(f"config={config!r} must be a QLoRAConfig: only QLoRA stores the base in NF4")
+    originals = {n: m.weight.detach().clone() for n, m in model.named_modules()
+                 if isinstance(m, nn.Linear) and n != "head"}
+    methods.apply(model, config)
+    quantized = {n: layer.base for n, layer in peft_layers(model) if isinstance(getattr(layer, "base", None), nf4.NF4Linear)}
+    errors = [((q.dequantize() - originals[n]).norm() / originals[n].norm()).item() for n, q in quantized.items()]
+    return {"layers": len(quantized), "bits": nf4.bits_per_parameter(model),
+            "fp32_bytes": sum(4 * originals[n].numel() for n in quantized),
+            "stored_bytes": sum(nf4.storage_bytes(q) for q in quantized.values()), "errors": errors}
+
+
+# ----------------------------------------------------------------------------- LoRA+
+
+def verdict(difference: float, se: float, z: float = Z) -> str:
+    """'within' when ``|difference| < z · se``, else 'higher' or 'lower' (the sign of the difference)."""
+    if not se >= 0:
+        raise ValueError(f"se={se!r} must be a standard error, a number >= 0")
+    if abs(difference) < z * se:
+        return "within"
+    return "higher" if difference > 0 else "lower"
+
+
+def loraplus_vs_lora(results: dict, a: str = "loraplus", b: str = "lora", z: float = Z) -> dict:
+    """LoRA+ (``a``) against LoRA (``b``) over their final runs: each one's accuracy stats and chosen
+    learning rate, LoRA+'s ``ratio`` (B's rate over A's), the gap of the means, its standard error
+    over seeds ``sqrt(std_a²/n_a + std_b²/n_b)`` and :func:`verdict` of the gap against ``z`` of it."""
+    stats = group_stats(results)
+    missing = [g for g in (a, b) if g not in stats]
+    if missing:
+        raise ValueError(f"no finished run with label {missing[0]!r}; labels: {list(stats)}")
+    sa, sb = stats[a], stats[b]
+    gap = sa["mean"] - sb["mean"]
+    se = math.sqrt(sa["std"] ** 2 / sa["n"] + sb["std"] ** 2 / sb["n"])
+    lrs = chosen_lrs(results)
+    ratio = next(r["optimizer"]["ratio"] for r in select(results, "final", {"label": a}))
+    return {a: sa, b: sb, "lr": {a: lrs[a], b: lrs[b]}, "ratio": ratio, "gap": gap, "se": se,
+            "verdict": verdict(gap, se, z)}
+
+
+# ----------------------------------------------------------------------------- DoRA
+
+@torch.no_grad()
+def set_update(layers, A: torch.Tensor, B: torch.Tensor) -> None:
+    """Give every low-rank layer in ``layers`` the same ``A`` and ``B`` (copied in place)."""
+    for layer in layers:
+        layer.A.copy_(A)
+        layer.B.copy_(B)
+
+
+@torch.no_grad()
+def norm_and_direction(W: torch.Tensor, W0: torch.Tensor) -> dict:
+    """How ``W`` differs from ``W0`` row by row (one row per output feature): the largest relative
+    change of a row's norm, and the mean cosine between matching rows (1: directions unchanged)."""
+    if W.shape != W0.shape:
+        raise ValueError(f"W has shape {tuple(W.shape)} but W0 has {tuple(W0.shape)}: they must match")
+    n, n0 = W.norm(dim=1), W0.norm(dim=1)
+    return {"max_norm_deviation": ((n - n0).abs() / n0).max().item(),
+            "mean_cosine": torch.nn.functional.cosine_similarity(W, W0, dim=1).mean().item()}
