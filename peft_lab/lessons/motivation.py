@@ -8,6 +8,7 @@ committed sweep in ``results/``; the notebook prints them, it never types them.
     mo.bytes_per_parameter("mixed")     # 16.0: where the chapter's "params x 16 bytes" comes from
     mo.bytes_per_parameter("bf16")      # 12.0: the QLoRA paper's 16-bit full fine-tuning
     print(mo.format_pretraining(mo.pretraining_rows(load_results("baselines"))))
+    mo.live_summary(runs, models, batch_size=16, seq_len=48)   # measured memory: gaps and shares
 """
 from __future__ import annotations
 
@@ -115,6 +116,29 @@ def measured_vs_predicted(results: dict, models: dict, batch_size: int, seq_len:
             rows.append([t(label) if i == 0 else "", t(part) if part != "total" else t("mo_total"),
                          f"{getattr(result.memory, part):,}", f"{getattr(want, part):,}"])
     return table(header, rows)
+
+
+def activation_share(memory: MemoryParts) -> float:
+    """Share of the total training memory taken by activations saved for backward."""
+    return memory.activations / memory.total
+
+
+def live_summary(runs: dict, models: dict, batch_size: int, seq_len: int, full: str = "full",
+                 peft: str = "lora_qv") -> dict:
+    """What the live runs (``{label: RunResult}`` measured by ``pl.fit(..., measure=True)``) show:
+    the largest activation difference from the calculator over all runs (``activation_gap``, bytes),
+    ``peft``'s gradients + optimizer state as a share of ``full``'s (``trainable_state_ratio``),
+    its total as a share of ``full``'s (``total_ratio``), and ``full``'s :func:`activation_share`."""
+    for label in (full, peft):
+        if label not in runs:
+            raise ValueError(f"{label!r} is not among the runs; labels there: {list(runs)}")
+    m = {label: r.memory for label, r in runs.items()}
+    gap = max(abs(m[label].activations - predicted_for(models[label], batch_size, seq_len).activations) for label in m)
+    return {"activation_gap": gap,
+            "trainable_state_ratio": (m[peft].gradients + m[peft].optimizer_state)      # what a frozen base saves
+                                     / (m[full].gradients + m[full].optimizer_state),
+            "total_ratio": m[peft].total / m[full].total,
+            "activation_share": activation_share(m[full])}
 
 
 def checkpoint_bytes(model) -> int:

@@ -1,0 +1,102 @@
+"""peft_lab.lessons.practice: the cell logic of 06_practice_guide, on constructed data."""
+import math
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+import peft_lab as pl
+from peft_lab.experiments.noise import compare, group_stats, sampling_error
+from peft_lab.lessons import practice as pr
+from peft_lab.methods.lora import LoRALinear
+
+
+def _results(groups: dict) -> dict:
+    """Final runs: ``{label: [(test_accuracy, trainable_share), ...]}``."""
+    return {"meta": {}, "runs": [{"label": label, "stage": "final", "seed": i,
+                                  "metrics": {"test_accuracy": acc, "trainable_share": share}}
+                                 for label, rows in groups.items() for i, (acc, share) in enumerate(rows)]}
+
+
+def test_versus_adds_each_methods_trainable_share_to_compare():
+    results = _results({"lora": [(0.80, 0.02), (0.82, 0.02)], "full": [(0.81, 1.0), (0.83, 1.0)]})
+    got = pr.versus(results, "lora", "full", n_test=1000)
+    assert {k: got[k] for k in compare(results, "lora", "full", 1000)} == compare(results, "lora", "full", 1000)
+    assert got["share_a"] == pytest.approx(0.02) and got["share_b"] == pytest.approx(1.0)
+
+
+def test_versus_verdict_flips_when_the_gap_outgrows_the_noise():
+    near = pr.versus(_results({"a": [(0.80, 0.1)] * 2, "b": [(0.801, 1.0)] * 2}), "a", "b", n_test=1000)
+    far = pr.versus(_results({"a": [(0.60, 0.1)] * 2, "b": [(0.80, 1.0)] * 2}), "a", "b", n_test=1000)
+    assert near["within_noise"] and not far["within_noise"]
+
+
+def test_parameter_breakdown_splits_trainable_into_method_and_head(make_model):
+    model = pl.apply(make_model(), pl.LoRAConfig(r=4, alpha=8, target_modules=("q_proj", "v_proj")))
+    n = pr.parameter_breakdown(model)
+    lora = sum(m.A.numel() + m.B.numel() for m in model.modules() if isinstance(m, LoRALinear))
+    assert n["method"] == lora                       # the calculator agrees with the instantiated factors
+    assert n["trainable"] == n["method"] + n["head"]   # base frozen: only factors and head train
+    assert (n["trainable"], n["total"]) == pl.count_parameters(model)
+
+
+def test_parameter_breakdown_rejects_a_model_without_a_method(make_model):
+    with pytest.raises(ValueError, match="peft_config"):
+        pr.parameter_breakdown(make_model())
+
+
+def _rep(lr, mlp_acc, direct_acc):
+    return SimpleNamespace(run=f"direct@{lr}", symptom={"mlp_run": f"mlp@{lr}", "mlp": {"val_accuracy": mlp_acc},
+                                                       "direct": {"val_accuracy": direct_acc}})
+
+
+def test_reparam_verdict_reads_the_highest_rate_and_flips_with_the_order():
+    worse = pr.reparam_verdict({1e-3: _rep(1e-3, 0.9, 0.5), 3e-3: _rep(3e-3, 0.6, 0.8)})
+    assert worse["lr"] == 3e-3 and worse["mlp_worse"] and worse["gap"] == pytest.approx(0.2)
+    better = pr.reparam_verdict({1e-3: _rep(1e-3, 0.5, 0.9), 3e-3: _rep(3e-3, 0.8, 0.6)})
+    assert not better["mlp_worse"] and better["gap"] == pytest.approx(-0.2)
+    with pytest.raises(ValueError, match="pair"):
+        pr.reparam_verdict({})
+
+
+def test_prefix_runs_alternate_mlp_then_direct_per_rate():
+    pair = {1e-3: _rep(1e-3, 0.9, 0.5), 3e-3: _rep(3e-3, 0.6, 0.8)}
+    assert pr.prefix_runs(pair) == ["mlp@0.001", "direct@0.001", "mlp@0.003", "direct@0.003"]
+
+
+def test_hf_peft_agreement_matches_outputs_and_counts_up_to_the_head_copy(make_model, batch):
+    pytest.importorskip("peft")
+    model = pl.apply(make_model(), pl.LoRAConfig(r=4, alpha=8, target_modules=("q_proj", "v_proj")))
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, LoRALinear):
+                m.B.normal_(std=0.1)           # a trained-looking update, so agreement is not trivial
+    ids, mask = batch
+    before = model(ids, attention_mask=mask)
+    got = pr.hf_peft_agreement(model, make_model(), ids, mask)
+    assert got["gap"] < 1e-5 and got["merged_gap"] < 1e-5
+    assert got["hf_trainable"] == got["trainable"]
+    assert got["hf_total"] - got["total"] == got["head"]   # modules_to_save keeps a second head
+    assert model(ids, attention_mask=mask).equal(before)    # merged on a copy
+
+
+@pytest.mark.parametrize("n", [1, 2, 3, 4, 5])
+def test_runs_from_stats_reproduce_the_requested_summary(n):
+    std = 0.0 if n == 1 else 0.03
+    stats = group_stats(pr.runs_from_stats({"x": (0.8, std, n)}))["x"]
+    assert stats["n"] == n and stats["mean"] == pytest.approx(0.8) and stats["std"] == pytest.approx(std)
+
+
+def test_runs_from_stats_rejects_bad_counts():
+    with pytest.raises(ValueError, match="n=0"):
+        pr.runs_from_stats({"x": (0.8, 0.0, 0)})
+    with pytest.raises(ValueError, match="std"):
+        pr.runs_from_stats({"x": (0.8, 0.1, 1)})
+
+
+def test_within_noise_from_stats_flips_at_twice_the_standard_error():
+    N, mean_b, std = 1000, 0.8, 0.02
+    se = math.sqrt(2 * std**2 / 3 + sampling_error(mean_b, N) ** 2 + sampling_error(mean_b, N) ** 2)
+    # mean_a's sampling error differs slightly from mean_b's: stay clear of the exact edge
+    assert pr.within_noise_from_stats(mean_b - 1.9 * se, mean_b, std, std, 3, 3, N)
+    assert not pr.within_noise_from_stats(mean_b - 2.1 * se, mean_b, std, std, 3, 3, N)
