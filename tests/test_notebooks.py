@@ -11,6 +11,7 @@ from peft_lab.notebook import check, check_function, notebook_paths, say, show_s
 
 NOTEBOOKS = notebook_paths()
 SECTIONS = ("学习目标", "本节小结", "思考题", "练习")
+MAX_CELL_LINES = 8
 
 
 def cells(path: Path, kind: str | None = None) -> list[dict]:
@@ -50,6 +51,14 @@ def test_shape_of_a_notebook(path):
         f"{path.name}: the first code cell is the setup cell"
     assert not any("%matplotlib" in c or "import peft_lab" in c for c in code[1:]), \
         f"{path.name}: only the setup cell imports and configures"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_code_cells_are_a_few_lines(path):
+    """A cell that grows past a few lines belongs in the package (peft_lab.lessons), with a test."""
+    for i, cell in enumerate(cells(path, "code")[1:], start=1):   # the setup cell holds the imports
+        n = len(text(cell).splitlines())
+        assert n <= MAX_CELL_LINES, f"{path.name} code cell {i} has {n} lines (at most {MAX_CELL_LINES})"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
