@@ -68,3 +68,10 @@ def train_to_say_7(model, steps=20, lr=3e-2):
         loss.backward()
         opt.step()
     return losses
+
+
+def shown_png(output) -> bytes:
+    """The PNG an ``ipywidgets.Output`` shows (an explorer's ``.plot``): exactly one figure."""
+    outputs = output.outputs
+    assert len(outputs) == 1, "the explorer shows exactly one figure"
+    return outputs[0]["data"]["image/png"]

@@ -4,17 +4,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import pytest  # noqa: E402
+from helpers import shown_png  # noqa: E402
 
 import peft_lab as pl  # noqa: E402
 from peft_lab import budget, widgets  # noqa: E402
 from peft_lab.experiments import load_results  # noqa: E402
 from peft_lab.methods.adapter import Bottleneck  # noqa: E402
-
-
-def png(box) -> bytes:
-    outputs = box.plot.outputs
-    assert len(outputs) == 1, "the explorer shows exactly one figure"
-    return outputs[0]["data"]["image/png"]
 
 
 @pytest.mark.parametrize("d, m", [(128, 1), (128, 32), (768, 64), (96, 95)])
@@ -42,13 +37,13 @@ def test_without_a_sweep_the_explorer_draws_nothing():
 def test_the_slider_moves_the_mark_on_the_measured_sweep():
     sweep = load_results("adapter_bottleneck")
     box = widgets.bottleneck_explorer("tiny", m=8, sweep=sweep)
-    at_8 = png(box)
+    at_8 = shown_png(box.plot)
     box.controls["m"].value = 48
-    at_48 = png(box)
+    at_48 = shown_png(box.plot)
     assert at_48 != at_8
     assert f"{budget.count('tiny', pl.AdapterConfig(bottleneck=48)):,}" in box.html.value
     box.controls["m"].value = 8
-    assert png(box) == at_8                 # the same setting draws the same figure: only the mark moved
+    assert shown_png(box.plot) == at_8                 # the same setting draws the same figure: only the mark moved
 
 
 def test_the_placement_changes_the_numbers_and_keeps_the_sweep():
@@ -59,5 +54,5 @@ def test_the_placement_changes_the_numbers_and_keeps_the_sweep():
     assert box.html.value != houlsby
     assert f"{budget.count('bert-base', pl.AdapterConfig(bottleneck=64, placement='pfeiffer')):,}" in box.html.value
     assert box.controls["m"].max == budget.get("bert-base").d_model - 1
-    assert png(box)
+    assert shown_png(box.plot)
 

@@ -4,15 +4,11 @@ import matplotlib
 
 matplotlib.use("Agg")
 import pytest  # noqa: E402
+from helpers import shown_png  # noqa: E402
 
 import peft_lab as pl  # noqa: E402
 from peft_lab import widgets  # noqa: E402
 from peft_lab.experiments import load_results  # noqa: E402
-
-
-def png(output) -> bytes:
-    (shown,) = output.outputs
-    return shown["data"]["image/png"]
 
 
 @pytest.fixture(scope="module")
@@ -22,15 +18,15 @@ def sweep():
 
 def test_the_rank_explorer_marks_the_chosen_rank_on_the_measured_sweep(sweep):
     box = widgets.rank_explorer(figure=False, results=sweep)
-    at_8 = png(box.sweep)
+    at_8 = shown_png(box.sweep)
     box.controls["alpha"].value = 32          # α changes the numbers, not the measured sweep
-    assert png(box.sweep) == at_8
+    assert shown_png(box.sweep) == at_8
     assert box.html.value == widgets.render_rank(widgets.rank_view(8, 32, 128, 128))
     box.controls["r"].value = 32
-    at_32 = png(box.sweep)
+    at_32 = shown_png(box.sweep)
     assert at_32 != at_8
     box.controls["r"].value = 8               # the same r draws the same figure again
-    assert png(box.sweep) == at_8
+    assert shown_png(box.sweep) == at_8
     assert box.sweep in box.children
 
 

@@ -6,6 +6,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
+from helpers import shown_png  # noqa: E402
 
 import peft_lab as pl  # noqa: E402
 from peft_lab import budget, widgets  # noqa: E402
@@ -17,10 +18,6 @@ def _zh():
     yield
     pl.set_language("zh")
     plt.close("all")
-
-
-def png(box) -> bytes:
-    return box.plot.outputs[0]["data"]["image/png"]
 
 
 # ----------------------------------------------------------------------------- the widget
@@ -51,16 +48,16 @@ def test_full_fine_tuning_is_one_bar_and_a_4bit_base_is_compared_with_bf16():
 
 def test_moving_a_control_changes_the_numbers_and_the_bars():
     box = widgets.memory_calculator("llama-7b", "lora")
-    html, picture = box.html.value, png(box)
+    html, picture = box.html.value, shown_png(box.plot)
     assert "GiB" in html and ("✓" in html or "✗" in html)
     for name, value in (("batch_size", 8), ("seq_len", 1000), ("gradient_checkpointing", True),
                         ("precision", "fp32"), ("method", "prefix_tuning"), ("model", "gpt2-large")):
         box.controls[name].value = value
         assert box.html.value != html, name
-        assert png(box) != picture, name
-        html, picture = box.html.value, png(box)
+        assert shown_png(box.plot) != picture, name
+        html, picture = box.html.value, shown_png(box.plot)
     box.controls["n_tasks"].value = 10          # storage only: the bars stay, the serving cost moves
-    assert box.html.value != html and png(box) == picture
+    assert box.html.value != html and shown_png(box.plot) == picture
     assert budget.human_bytes(widgets.storage_view("gpt2-large", "prefix_tuning", "fp32", 10).serving) in box.html.value
 
 

@@ -4,17 +4,12 @@ import matplotlib
 
 matplotlib.use("Agg")
 import pytest  # noqa: E402
+from helpers import shown_png  # noqa: E402
 
 import peft_lab as pl  # noqa: E402
 from peft_lab import budget, widgets  # noqa: E402
 from peft_lab.experiments import load_results  # noqa: E402
 from peft_lab.plots.ch4_prompts import design_configs  # noqa: E402
-
-
-def png(box) -> bytes:
-    outputs = box.plot.outputs
-    assert len(outputs) == 1, "the explorer shows exactly one figure"
-    return outputs[0]["data"]["image/png"]
 
 
 def soft_prompt_params(model) -> int:
@@ -48,20 +43,20 @@ def test_without_a_sweep_the_explorer_draws_nothing():
 def test_the_slider_moves_the_mark_on_the_measured_sweep():
     sweep = load_results("prefix_length")
     box = widgets.prefix_explorer("tiny", L=4, sweep=sweep)
-    at_4 = png(box)
+    at_4 = shown_png(box.plot)
     box.controls["L"].value = 32
-    at_32 = png(box)
+    at_32 = shown_png(box.plot)
     assert at_32 != at_4
     assert f"{budget.count('tiny', pl.PTuningV2Config(num_virtual_tokens=32)):,}" in box.html.value
     box.controls["L"].value = 4
-    assert png(box) == at_4                 # the same setting draws the same figure: only the mark moved
+    assert shown_png(box.plot) == at_4                 # the same setting draws the same figure: only the mark moved
 
 
 def test_a_larger_preset_keeps_the_tiny_sweep_and_its_own_slider_range():
     box = widgets.prefix_explorer("gpt2", L=20, sweep=load_results("prefix_length"))
     assert box.controls["L"].max == min(budget.get("gpt2").max_len - 1, 256)
     assert f"{budget.count('gpt2', pl.PTuningV2Config(num_virtual_tokens=20)):,}" in box.html.value
-    assert png(box)
+    assert shown_png(box.plot)
 
 
 def test_a_bad_length_is_refused_by_name():
