@@ -88,7 +88,8 @@ def train_and_measure(spec: Spec, model: nn.Module) -> dict:
     try:
         result = fit(model, spec.task, spec.steps, spec.lr, batch_size=spec.batch, max_len=spec.max_len,
                      seed=spec.seed, train_size=spec.train_size, eval_size=spec.eval_size,
-                     optimizer=optimizer_from(spec.optimizer), progress=False, measure=spec.measure)
+                     optimizer=optimizer_from(spec.optimizer), progress=False, measure=spec.measure,
+                     evaluate_test=True)
     except FloatingPointError as e:  # a too-high rate in the lr search: recorded, never chosen
         return {"status": "diverged", "metrics": {},
                 "details": {"error": str(e), "loss_curve": loss_curve(getattr(e, "history", []))}}
