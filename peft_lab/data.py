@@ -214,12 +214,16 @@ def near_duplicates(texts, references, min_chars: int = CONTAINMENT_MIN_CHARS) -
     return found
 
 
-@functools.lru_cache(maxsize=None)
 def held_out_leaks(min_chars: int = CONTAINMENT_MIN_CHARS) -> dict[str, dict[str, frozenset[str]]]:
     """``{corpus: {"validation"|"test": texts}}``: the held-out texts of each corpus that are
     near-duplicates (``near_duplicates``) of a training text of either corpus, i.e. of the
     pretraining text or of the training split a model is fine-tuned on. ``load_sentiment`` and
-    ``load_segmentation`` leave them out."""
+    ``load_segmentation`` leave them out (at the default ``min_chars``)."""
+    return {name: dict(splits) for name, splits in _held_out_leaks(min_chars).items()}
+
+
+@functools.lru_cache(maxsize=None)
+def _held_out_leaks(min_chars: int) -> dict[str, dict[str, frozenset[str]]]:
     corpora = {"sentiment": _sentiment_unfiltered(), "segmentation": _segmentation_unfiltered()}
     references = [text for corpus in corpora.values() for text, _ in corpus["train"]]
     held_out = [(name, split, text) for name, corpus in corpora.items()
@@ -304,7 +308,7 @@ def _leak_report(thresholds=(5, 8, 10, 12, 15, 20)) -> None:
             for name, corpus in (("sentiment", _sentiment_unfiltered()), ("segmentation", _segmentation_unfiltered()))}
     print(f"held-out texts before the filter: {held}")
     for k in thresholds:
-        held_out_leaks.cache_clear()
+        _held_out_leaks.cache_clear()
         start = time.perf_counter()
         leaks = held_out_leaks(k)
         seconds = time.perf_counter() - start
