@@ -70,7 +70,8 @@ def _sentiment() -> dict[str, tuple[tuple[str, int], ...]]:
 
 
 def load_sentiment() -> dict[str, list[tuple[str, int]]]:
-    """Deduplicated reviews as ``{"train"|"validation"|"test": [(text, label)]}``, label 1 = positive."""
+    """Deduplicated reviews as ``{"train"|"validation"|"test": [(text, label)]}``, label 1 = positive;
+    held-out near-copies of training texts removed (``held_out_leaks``)."""
     return {k: list(v) for k, v in _sentiment().items()}
 
 
@@ -203,6 +204,9 @@ def near_duplicates(texts, references, min_chars: int = CONTAINMENT_MIN_CHARS) -
     """Indices of ``texts`` that, after ``normalize_text``, equal a reference, are contained in
     one, or contain one; containment counts only if the contained text has ``min_chars`` or more
     characters (else a held-out review holding the one-character review "好" would match)."""
+    for name, value in (("texts", texts), ("references", references)):
+        if isinstance(value, str):
+            raise TypeError(f"{name}={value[:20]!r}... must be a list of texts, not one string")
     if isinstance(min_chars, bool) or not isinstance(min_chars, int) or min_chars < 1:
         raise ValueError(f"min_chars={min_chars!r} must be a positive integer")
     texts = [normalize_text(t) for t in texts]

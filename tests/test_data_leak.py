@@ -40,6 +40,11 @@ def test_detector_rejects_a_bad_threshold(bad):
         data.near_duplicates(["abc"], ["abc"], min_chars=bad)
 
 
+def test_detector_rejects_one_string_for_a_list():
+    with pytest.raises(TypeError, match="references="):
+        data.near_duplicates(["这本书写得非常好"], "这本书写得非常好，值得一读")
+
+
 def _held_out_texts(corpus: dict) -> list[str]:
     return [text for split in HELD_OUT for text, _ in corpus[split]]
 
