@@ -64,11 +64,12 @@ def test_overview_sorts_by_mean_and_marks_who_is_within_noise_of_the_best():
 def test_markdown_table_has_a_row_per_method_and_drops_columns_nobody_measured():
     rows = cmp.overview(methods(), N)
     table = cmp.markdown_table(rows)
-    assert len(table.splitlines()) == 2 + len(rows) and "推理延迟" in table
+    assert len(table.splitlines()) == 2 + len(rows) and "推理延迟" in table and "±" in table
     unmeasured = results({"full": ([0.8], {"memory": None, "latency_ms": None}),
                           "lora": ([0.7], {"memory": None, "latency_ms": None})})
     table = cmp.markdown_table(cmp.overview(unmeasured, N))
     assert "训练内存" not in table and "推理延迟" not in table and t("lora") in table
+    assert "±" not in table        # one seed: no spread to show
 
 
 def test_pairwise_summary_counts_every_pair_once():
@@ -189,3 +190,35 @@ def test_decide_says_when_nothing_is_left_and_rejects_bad_thresholds():
         cmp.decide(methods(), sweep, N, memory_share=1.5)
     html = cmp.render_decision(cmp.decide(methods(), sweep, N, latency_sensitive=True))
     assert "推理延迟敏感" in html and "依据" in html and "slow" in html
+
+
+def test_cheapest_in_top_is_the_smallest_count_within_noise_of_the_best():
+    rows = cmp.overview(methods(), N)
+    assert [r["label"] for r in cmp.cheapest_in_top(rows)] == ["lora"]   # 500 parameters, within noise of full's 10,000
+    twins = results({"full": ([0.8, 0.8], FULL), "a": ([0.8, 0.81], {}), "b": ([0.81, 0.8], {})})
+    assert {r["label"] for r in cmp.cheapest_in_top(cmp.overview(twins, N))} == {"a", "b"}   # a tie names both
+
+
+def test_memory_parts_are_the_means_of_the_measured_parts():
+    data = results({"full": ([0.8, 0.8], {"memory": [{"total": 10.0, "activations": 6.0, "weights": 1.0,
+                                                       "gradients": 1.0, "optimizer_state": 2.0},
+                                                      {"total": 12.0, "activations": 8.0, "weights": 1.0,
+                                                       "gradients": 1.0, "optimizer_state": 2.0}]})})
+    parts = cmp.memory_parts(data, "full")
+    assert parts["total"] == 11.0 and parts["activations"] == 7.0
+    with pytest.raises(ValueError, match="'lora'"):
+        cmp.memory_parts(data, "lora")
+
+
+def test_render_orders_writes_one_row_per_measured_criterion():
+    orders = cmp.chapter_orders(results({l: ([0.8], {}) for l in cmp.CHAPTER_METHODS}))
+    table = cmp.render_orders(orders)
+    assert len(table.splitlines()) == 2 + len(orders) == 2 + len(cmp.CHAPTER_ORDER)
+
+
+def test_chapter_branches_agree_only_when_the_pick_is_recommended():
+    sweep = sizes({1000: {"lora": [0.7, 0.7], "full": [0.7, 0.7]}})
+    branches = (("快", {}, ("full",)), ("省", {"memory_limited": True}, ("full",)))
+    rows = cmp.chapter_branches(methods(), sweep, N, branches)
+    assert [r["agrees"] for r in rows] == [True, False]      # full is dropped when memory is limited
+    assert "| 快 |" in cmp.render_branches(rows)

@@ -113,7 +113,8 @@ def overview(results: dict, n_test: int, z: float = Z) -> list[dict]:
 
 def markdown_table(rows: list[dict]) -> str:
     """``overview`` rows as a Markdown table (columns a criterion measured nowhere are left out)."""
-    cols = [("测试准确率", lambda r: f"{r['accuracy']['mean']:.1%} ± {r['accuracy']['std']:.1%}"),
+    cols = [("测试准确率", lambda r: f"{r['accuracy']['mean']:.1%}" + (f" ± {r['accuracy']['std']:.1%}"
+                                                                    if r["accuracy"]["n"] > 1 else "")),
             ("种子", lambda r: str(r["accuracy"]["n"])),
             ("与最好者", lambda r: "—" if r["vs_best"] is None else
              f"{100 * r['vs_best']['difference']:+.1f}（{'噪声内' if r['within_noise_of_best'] else '超出噪声'}）"),
@@ -383,3 +384,77 @@ def render_decision(result: dict) -> str:
                    + f"<br><span style='color:#555'>依据：results/methods.json，剩下 {len(result['ranking'])} 种方法中测试准确率最高的"
                    f"与同它在噪声之内的（噪声 = 种子波动 + 测试集抽样误差）。</span>")
     return f"<ol style='font-size:14px'>{items}</ol><p style='font-size:14px'>{verdict}</p>"
+
+
+# ----------------------------------------------------------------------------- the chapter's claims, read against the data
+
+CRITERION_NAMES = {"accuracy": "任务性能", "trainable_params": "参数效率", "train_speed": "训练速度",
+                   "latency": "推理速度", "memory": "内存效率"}
+
+
+def render_orders(orders: list[dict]) -> str:
+    """``chapter_orders`` as a Markdown table: the chapter's order, the measured one, Spearman's rho."""
+    lines = ["| 教材的指标 | 教材隐含的排序（好 → 差） | 实测排序（好 → 差） | 秩相关 ρ |", "|---|---|---|---|"]
+    for o in orders:
+        lines.append(f"| {CRITERION_NAMES[o['criterion']]} | {' > '.join(t(m) for m in o['claimed'])} | "
+                     f"{' > '.join(t(m) for m in o['measured'])} | {o['rho']:+.2f} |")
+    return "\n".join(lines)
+
+
+def cheapest_in_top(rows: list[dict]) -> list[dict]:
+    """Among ``overview`` rows within noise of the best: those training the fewest parameters (several
+    when they tie, e.g. LoRA variants of one rank), in the rows' order."""
+    top = [r for r in rows if r["within_noise_of_best"]]
+    fewest = min(r["params"] for r in top)
+    return [r for r in top if r["params"] == fewest]
+
+
+def memory_parts(results: dict, label: str) -> dict:
+    """Mean training memory of ``label`` by part (weights, gradients, optimizer_state, activations, total)."""
+    parts = ("weights", "gradients", "optimizer_state", "activations", "total")
+    rows = summarize(results, metrics=[f"memory.{p}" for p in parts], where={"label": label})
+    if not rows or not rows[0]["memory.total"]["n"]:
+        raise ValueError(f"no finished run of {label!r} measured its memory")
+    return {p: rows[0][f"memory.{p}"]["mean"] for p in parts}
+
+
+# Weight profiles shown beside the sliders (the reader's own weights live in the widget).
+PROFILES = {"只看准确率": {"accuracy": 1}, "显存优先": {"accuracy": 1, "memory": 3},
+            "部署优先（延迟、参数）": {"accuracy": 1, "latency": 2, "trainable_params": 2},
+            "均衡": {c: 1 for c in WEIGHTED}}
+
+# The chapter's quick-choice lines (快速选择建议), by what each claims: (branch, the guide's answers, its pick).
+# "实验原型 → P-Tuning v2" is left out: no measured question stands for "a prototype".
+CHAPTER_BRANCHES = (
+    ("资源受限 + 高性能需求", {"memory_limited": True}, ("lora",)),
+    ("资源受限 + 快速部署", {"memory_limited": True, "latency_sensitive": True}, ("prefix_tuning",)),
+    ("多任务部署", {"multi_task": True}, ("adapter_houlsby",)),
+    ("生产环境 + 充足资源", {"latency_sensitive": True}, ("full",)),
+)
+
+
+def chapter_branches(methods: dict, sizes: dict, n_test: int, branches=CHAPTER_BRANCHES) -> list[dict]:
+    """Each quick-choice line of the chapter through ``decide``: the chapter's pick, the measured
+    recommendation, and whether the pick is in it (``agrees``)."""
+    out = []
+    for branch, answers, picks in branches:
+        result = decide(methods, sizes, n_test, **answers)
+        out.append({"branch": branch, "answers": answers, "chapter": list(picks),
+                    "recommended": result["recommended"], "agrees": any(p in result["recommended"] for p in picks)})
+    return out
+
+
+def render_branches(rows: list[dict]) -> str:
+    """``chapter_branches`` as a Markdown table."""
+    lines = ["| 教材的情形 | 在决策辅助里回答“是”的问题 | 教材推荐 | 测量给出的推荐 | 一致？ |", "|---|---|---|---|---|"]
+    for r in rows:
+        asked = "、".join(QUESTIONS[k] for k, v in r["answers"].items() if v)
+        lines.append(f"| {r['branch']} | {asked} | {'、'.join(t(m) for m in r['chapter'])} | "
+                     f"{'、'.join(t(m) for m in r['recommended']) or '（无）'} | {'是' if r['agrees'] else '否'} |")
+    return "\n".join(lines)
+
+
+def weights_text(weights: dict) -> str:
+    """Weights in words: "准确率 1、训练内存 3"."""
+    check_weights(weights)
+    return "、".join(f"{_t(f'crit_{c}').splitlines()[0]} {w:g}" for c, w in weights.items())
