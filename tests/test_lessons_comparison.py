@@ -222,3 +222,10 @@ def test_chapter_branches_agree_only_when_the_pick_is_recommended():
     rows = cmp.chapter_branches(methods(), sweep, N, branches)
     assert [r["agrees"] for r in rows] == [True, False]      # full is dropped when memory is limited
     assert "| 快 |" in cmp.render_branches(rows)
+
+
+def test_small_data_without_a_small_size_says_which_setting_to_change():
+    sweep = sizes({5000: {"lora": [0.7, 0.7], "full": [0.7, 0.7]}})
+    with pytest.raises(ValueError, match="small=1000"):
+        cmp.decide(methods(), sweep, N, small_data=True)
+    assert cmp.decide(methods(), sweep, N, small_data=True, small=5000)["steps"][0]["key"] == "small_data"

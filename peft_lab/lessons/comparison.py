@@ -356,6 +356,9 @@ def decide(methods: dict, sizes: dict, n_test: int, memory_limited: bool = False
                 f"（阈值 ±{slow[worst]['threshold']:.1f} ms）。" if slow else "没有方法慢得超出噪声。"))
     if small_data:
         verdicts = [v for v in low_data(sizes, n_test, "lora", "full", z) if v["train_size"] <= small]
+        if not verdicts:
+            raise ValueError(f"small={small!r}: the train_size sweep has no size <= {small} with runs of both "
+                             f"'lora' and 'full'; raise small or extend the sweep")
         wins = [v for v in verdicts if v["verdict"] == "a"]
         keep = [l for l in kept if l != "full"] if wins else kept
         shown = "；".join(f"{v['train_size']:,} 条：LoRA − 全参数微调 {100 * v['comparison']['difference']:+.1f} 个百分点"
