@@ -229,3 +229,15 @@ def test_small_data_without_a_small_size_says_which_setting_to_change():
     with pytest.raises(ValueError, match="small=1000"):
         cmp.decide(methods(), sweep, N, small_data=True)
     assert cmp.decide(methods(), sweep, N, small_data=True, small=5000)["steps"][0]["key"] == "small_data"
+
+
+def test_chapter_table_puts_each_word_beside_its_measurement():
+    words = {"full": {"params": "全部", "accuracy": "最佳", "step": "慢", "memory": "高"},
+             "slow": {"params": "少", "accuracy": "良好", "step": "快", "memory": "低"}}
+    table = cmp.chapter_table(methods(), N, words)
+    lines = table.splitlines()
+    assert len(lines) == 2 + len(words)
+    assert "“最佳” → " in lines[2] and "第一名" in lines[2]
+    assert "超出噪声" in lines[3] and "“低” → 95.4 MiB" in lines[3]     # 1e8 bytes
+    with pytest.raises(ValueError, match="'nope'"):
+        cmp.chapter_table(methods(), N, {"nope": words["full"]})

@@ -461,3 +461,32 @@ def weights_text(weights: dict) -> str:
     """Weights in words: "准确率 1、训练内存 3"."""
     check_weights(weights)
     return "、".join(f"{_t(f'crit_{c}').splitlines()[0]} {w:g}" for c, w in weights.items())
+
+
+# What the chapter's ``comparison_table`` (详细对比) says of each method in words, column by column.
+CHAPTER_WORDS = {
+    "lora": {"params": "很少", "accuracy": "优秀", "step": "快", "memory": "低"},
+    "adapter_houlsby": {"params": "少", "accuracy": "良好", "step": "中等", "memory": "中等"},
+    "prefix_tuning": {"params": "极少", "accuracy": "良好", "step": "很快", "memory": "很低"},
+    "p_tuning_v2": {"params": "极少", "accuracy": "良好", "step": "很快", "memory": "很低"},
+    "full": {"params": "全部", "accuracy": "最佳", "step": "慢", "memory": "高"},
+}
+
+
+def chapter_table(results: dict, n_test: int, words: dict = CHAPTER_WORDS) -> str:
+    """The chapter's word table beside the measurement, as Markdown: each cell "its word → measured"
+    (share of parameters trained, accuracy with its verdict against the best, step time, memory)."""
+    rows = {r["label"]: r for r in overview(results, n_test)}
+    missing = [l for l in words if l not in rows]
+    if missing:
+        raise ValueError(f"no finished run of {missing} in these results; labels there: {list(rows)}")
+    lines = ["| 方法 | 参数量 | 性能 | 训练速度（每步） | 训练内存 |", "|---|---|---|---|---|"]
+    for label, said in words.items():
+        r = rows[label]
+        verdict = "第一名" if r["vs_best"] is None else ("与第一名在噪声内" if r["within_noise_of_best"] else "低于第一名，超出噪声")
+        measured = {"params": f"{r['share']:.2%}", "accuracy": f"{r['accuracy']['mean']:.1%}（{verdict}）",
+                    "step": "—" if r["step"] is None else f"{1000 * r['step']:.0f} ms",
+                    "memory": "—" if r["memory"] is None else human_bytes(r["memory"])}
+        lines.append(f"| {t(label)} | " + " | ".join(f"“{said[k]}” → {measured[k]}"
+                                                       for k in ("params", "accuracy", "step", "memory")) + " |")
+    return "\n".join(lines)
