@@ -355,3 +355,36 @@ def train_button(make_model: Callable[..., object], task: str = "sentiment", fit
     box.button, box.progress, box.html, box.plot, box.result, box.run = button, progress, html, plot, None, run
     box.controls = controls
     return box
+
+
+# ----------------------------------------------------------------------------- 05_comparison
+
+DEFAULT_WEIGHTS = {"accuracy": 3, "memory": 1, "trainable_params": 1, "train_speed": 1, "latency": 1}
+
+
+def recommend_explorer(results: dict, n_test: int, weights: dict | None = None, top: int = 6):
+    """A slider (0–5) per criterion of ``lessons.comparison.WEIGHTED`` -- accuracy, training memory,
+    trainable parameters, step time, inference latency -- and the ranking those weights give on the
+    measured ``results`` (``recommend``), with which top choices the data cannot tell apart
+    (``lessons.comparison.ranking_with_noise``). All weights 0: the view says so instead of ranking."""
+    import ipywidgets as w
+    from .lessons.comparison import WEIGHTED, ranking_with_noise, render_ranking
+    unknown = [c for c in (weights or {}) if c not in WEIGHTED]
+    if unknown:
+        raise ValueError(f"weights has unknown criteria {unknown}; allowed: {list(WEIGHTED)}")
+    start = {**DEFAULT_WEIGHTS, **(weights or {})}
+    controls = {c: w.IntSlider(value=start[c], min=0, max=5, description=t(f"crit_{c}").split("\n")[0],
+                               continuous_update=False, style={"description_width": "initial"}) for c in WEIGHTED}
+    return _explorer(controls, lambda **ws: render_ranking(ranking_with_noise(results, ws, n_test), top))
+
+
+def decision_explorer(methods: dict, sizes: dict, n_test: int):
+    """The chapter's selection guide as four yes/no toggles (显存受限？多任务部署？推理延迟敏感？数据量小？):
+    the methods each "yes" rules out, the measurement behind it, and the recommendation
+    (``lessons.comparison.decide`` on ``methods`` = results/methods.json, ``sizes`` = results/train_size.json)."""
+    import ipywidgets as w
+    from .lessons.comparison import QUESTIONS, decide, render_decision
+    controls = {key: w.ToggleButtons(options=[("否", False), ("是", True)], value=False, description=question,
+                                     style={"description_width": "initial", "button_width": "48px"})
+                for key, question in QUESTIONS.items()}
+    return _explorer(controls, lambda **answers: render_decision(decide(methods, sizes, n_test, **answers)))

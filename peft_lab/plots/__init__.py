@@ -24,6 +24,7 @@ apply_style()
 
 from . import (ch1_motivation, ch2_costs, ch2_lora, ch2_variants, ch2_width, ch3_adapter,  # noqa: E402
                ch4_prompts, ch5_comparison, ch6_practice)
+from . import ch5_more  # noqa: E402  (accuracy_vs_cost: accuracy against memory, step time, file size)
 
 __all__ = ["PALETTE", "FONT_FAMILY", "apply_style", "color", "register_cjk_font", "ch1_motivation", "ch2_costs",
            "ch2_lora", "ch2_variants", "ch2_width", "ch3_adapter", "ch4_prompts", "ch5_comparison", "ch6_practice"]
