@@ -95,3 +95,128 @@ def test_a_trained_run_stores_its_test_outcomes_and_they_give_its_test_metrics()
     outcomes = decode_outcomes(out["details"]["test_outcomes"])
     assert outcomes.shape == (90,)
     assert get_task("sentiment").outcome_metrics(outcomes)["accuracy"] == out["metrics"]["test_accuracy"]
+
+
+# ----------------------------------------------------------------------------- paired tests
+
+def bits(n_right, n=200):
+    out = np.zeros(n, dtype=bool)
+    out[:n_right] = True
+    return out
+
+
+def test_identical_outcomes_differ_by_nothing():
+    a = np.random.default_rng(0).random((3, 300)) < 0.7
+    assert paired.mcnemar(a[0], a[0]) == {"a_only": 0, "b_only": 0, "p": 1.0}
+    boot = paired.paired_bootstrap(a[0], a[0], n_resamples=300)
+    assert (boot["difference"], boot["low"], boot["high"], boot["p"]) == (0.0, 0.0, 0.0, 1.0)
+    seeds = paired.paired_bootstrap(a, a, n_resamples=300)   # each side draws its own seeds: spread, no shift
+    assert seeds["difference"] == 0 and seeds["low"] < 0 < seeds["high"] and seeds["p"] > 0.5
+
+
+def test_a_right_wherever_b_is_and_on_thirty_more():
+    rng = np.random.default_rng(1)
+    b = rng.random(1000) < 0.6
+    a = b.copy()
+    a[np.flatnonzero(~b)[:30]] = True
+    expected = 2 * math.comb(30, 0) / 2 ** 30   # all 30 discordant reviews go a's way
+    got = paired.mcnemar(a, b)
+    assert (got["a_only"], got["b_only"]) == (30, 0) and got["p"] == expected
+    assert paired.mcnemar(b, a)["p"] == expected   # symmetric
+    boot = paired.paired_bootstrap(a, b, n_resamples=1000)
+    assert boot["difference"] == pytest.approx(30 / 1000) and 0 < boot["low"] <= boot["high"]
+    assert boot["p"] == pytest.approx(2 / 1001)   # no resample reverses the order: the smallest p
+
+
+def test_mcnemar_matches_the_binomial_tail_on_mixed_discordance():
+    a, b = np.zeros(50, bool), np.zeros(50, bool)
+    a[:12], b[12:17] = True, True                  # a alone right on 12, b alone on 5
+    tail = sum(math.comb(17, k) for k in range(6)) / 2 ** 17
+    assert paired.mcnemar(a, b) == {"a_only": 12, "b_only": 5, "p": 2 * tail}
+
+
+def test_word_f1_difference_is_recomputed_from_summed_counts():
+    # columns: correct chars, chars, words right, predicted, gold; two sentences
+    a = np.array([[10, 10, 4, 4, 4], [6, 8, 2, 4, 3]])   # tp 6, pred 8, gold 7 -> F1 = 12/15
+    b = np.array([[8, 10, 2, 5, 4], [6, 8, 2, 4, 3]])    # tp 4, pred 9, gold 7 -> F1 = 8/16
+    boot = paired.paired_bootstrap(a, b, metric="f1", n_resamples=500)
+    assert boot["mean_a"] == pytest.approx(12 / 15) and boot["mean_b"] == pytest.approx(8 / 16)
+    assert boot["difference"] == pytest.approx(12 / 15 - 8 / 16)
+    chars = paired.paired_bootstrap(a, b, metric="accuracy", n_resamples=500)
+    assert chars["difference"] == pytest.approx(16 / 18 - 14 / 18)
+    # b's second sentence equals a's: every resample keeps a ahead or level, never behind
+    assert boot["low"] >= 0
+
+
+def test_the_bootstrap_resamples_seeds_too():
+    """Three seeds that disagree widely give a wider interval than one seed repeated."""
+    rng = np.random.default_rng(2)
+    b = rng.random(800) < 0.7
+    steady = np.stack([b | (rng.random(800) < 0.1)] * 3)
+    noisy = np.stack([b | (rng.random(800) < q) for q in (0.0, 0.1, 0.3)])
+    width = {k: (lambda r: r["high"] - r["low"])(paired.paired_bootstrap(x, b, n_resamples=800))
+             for k, x in (("steady", steady), ("noisy", noisy))}
+    assert width["noisy"] > width["steady"]
+
+
+def test_the_same_seed_gives_the_same_answer():
+    rng = np.random.default_rng(3)
+    a, b = rng.random((2, 400)) < 0.7
+    assert paired.paired_bootstrap(a, b, seed=5) == paired.paired_bootstrap(a, b, seed=5)
+
+
+def results_of(outcomes_by_method):
+    return {"meta": {}, "runs": [{"label": label, "stage": "final", "seed": s, "status": "ok",
+                                  "details": {"test_outcomes": encode_outcomes(x)}}
+                                 for label, xs in outcomes_by_method.items() for s, x in enumerate(xs)]
+            + [{"label": "lr-search-only", "stage": "lr_search", "seed": 0, "details": {}}]}
+
+
+def test_pairwise_matrix_is_antisymmetric_and_sorted_by_mean():
+    rng = np.random.default_rng(4)
+    base = rng.random(600) < 0.6
+    better = base | (rng.random(600) < 0.3)
+    same = base.copy()
+    results = results_of({"base": [base, base], "better": [better], "same": [same, same, same]})
+    m = paired.pairwise_matrix(results, n_resamples=500)
+    assert m["labels"][0] == "better" and set(m["labels"]) == {"base", "better", "same"}
+    assert np.allclose(m["difference"], -m["difference"].T) and np.array_equal(m["p"], m["p"].T)
+    assert np.allclose(m["low"], -m["high"].T)
+    i, j = m["labels"].index("base"), m["labels"].index("same")
+    assert m["difference"][i, j] == 0 and m["p"][i, j] == 1
+    assert m["mean"][0] == pytest.approx(better.mean())
+    assert paired.tiers(m) == {"better": 1, "base": 2, "same": 2}
+    holm = paired.pairwise_matrix(results, n_resamples=500, correction="holm")
+    assert np.all(holm["p"] >= m["p"] - 1e-12)
+
+
+def test_holm_adjusts_step_down():
+    assert paired.holm(np.array([0.01, 0.04, 0.03])).tolist() == pytest.approx([0.03, 0.06, 0.06])
+
+
+def test_tiers_group_a_chain_of_indistinguishable_methods_from_each_tier_head():
+    p = np.array([[1, .5, .01, .01], [.5, 1, .2, .01], [.01, .2, 1, .3], [.01, .01, .3, 1]])
+    m = {"labels": ["A", "B", "C", "D"], "p": p}
+    assert paired.tiers(m) == {"A": 1, "B": 1, "C": 2, "D": 2}   # C is within noise of B but not of A
+    with pytest.raises(ValueError, match="alpha"):
+        paired.tiers(m, alpha=1.5)
+
+
+def test_bad_input_says_what_is_wrong():
+    with pytest.raises(ValueError, match="same test examples"):
+        paired.mcnemar(bits(3, 10), bits(3, 11))
+    with pytest.raises(ValueError, match="same"):
+        paired.paired_bootstrap(bits(3, 10), bits(3, 11))
+    good = results_of({"a": [bits(3)], "b": [bits(5)]})
+    with pytest.raises(ValueError, match="'zzz'.*labels there"):
+        paired.pairwise_matrix(good, labels=["a", "zzz"])
+    missing = results_of({"a": [bits(3)]})
+    missing["runs"].append({"label": "old", "stage": "final", "seed": 0, "details": {}})
+    with pytest.raises(ValueError, match="'old'.*re-run the sweep"):
+        paired.pairwise_matrix(missing)
+    with pytest.raises(ValueError, match="different test sets"):
+        paired.pairwise_matrix(results_of({"a": [bits(3, 10)], "b": [bits(3, 12)]}))
+    with pytest.raises(ValueError, match="metric"):
+        paired.pairwise_matrix(good, metric="f1")
+    with pytest.raises(ValueError, match="correction"):
+        paired.pairwise_matrix(good, correction="bonferroni")
