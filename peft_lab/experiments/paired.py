@@ -257,12 +257,18 @@ def tiers(matrix: dict, alpha: float = 0.05) -> dict[str, int]:
     method whose difference from it is not significant (p >= ``alpha``)."""
     if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not 0 < alpha < 1:
         raise ValueError(f"alpha={alpha!r} must be a significance level in (0, 1)")
-    labels, p = matrix["labels"], matrix["p"]
+    return group_tiers(matrix["labels"], np.asarray(matrix["p"]) >= alpha)
+
+
+def group_tiers(labels, indistinguishable) -> dict[str, int]:
+    """``labels`` sorted best first and an (L, L) boolean "cannot be told apart" matrix ->
+    {label: tier}: the best remaining label opens a tier with every remaining label it cannot be
+    told apart from."""
     remaining, out, tier = list(range(len(labels))), {}, 0
-    while remaining:   # labels are sorted by mean, so remaining[0] is the best left
+    while remaining:
         tier += 1
         head = remaining[0]
-        members = [i for i in remaining if i == head or p[head, i] >= alpha]
+        members = [i for i in remaining if i == head or indistinguishable[head][i]]
         out |= {labels[i]: tier for i in members}
         remaining = [i for i in remaining if i not in members]
     return out
