@@ -220,3 +220,15 @@ def test_bad_input_says_what_is_wrong():
         paired.pairwise_matrix(good, metric="f1")
     with pytest.raises(ValueError, match="correction"):
         paired.pairwise_matrix(good, correction="bonferroni")
+
+
+def test_dylora_keeps_the_test_outcomes_of_every_rank_it_is_evaluated_at():
+    from peft_lab.experiments.execute import execute
+    from peft_lab.experiments.runner import Spec
+    spec = Spec(label="dylora", method="dylora", config={"r": 4}, lr=1e-3, steps=2, train_size=64, eval_size=50,
+                measure=False, extra={"eval_ranks": [1, 4]})
+    by_rank = execute(spec)["details"]["by_rank"]
+    for b in ("1", "4"):
+        outcomes = decode_outcomes(by_rank[b]["test_outcomes"])
+        assert outcomes.shape == (50,)
+        assert get_task("sentiment").outcome_metrics(outcomes)["accuracy"] == by_rank[b]["test_accuracy"]

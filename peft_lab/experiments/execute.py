@@ -124,8 +124,9 @@ def train_and_measure(spec: Spec, model: nn.Module) -> dict:
 def rank_metrics(spec: Spec, model: nn.Module) -> dict[str, dict]:
     """A trained DyLoRA model evaluated at every rank b of ``spec.extra["eval_ranks"]``: the same
     weights cut to their first b components (``set_rank``), on the validation and test splits as
-    ``fit`` evaluates them. Returns {"b": {"val_accuracy", "test_accuracy", ...}}; the model is
-    left at the rank it had."""
+    ``fit`` evaluates them. Returns {"b": {"val_accuracy", "test_accuracy", ..., "test_outcomes"}}
+    (the test outcomes encoded as in ``train_and_measure``, for paired comparisons across ranks);
+    the model is left at the rank it had."""
     task = get_task(spec.task)
     splits = {prefix: task.encode(model.vocab, split, spec.max_len, spec.eval_size)
               for prefix, split in (("val", "validation"), ("test", "test")) if split in task.splits()}
@@ -133,8 +134,12 @@ def rank_metrics(spec: Spec, model: nn.Module) -> dict[str, dict]:
     try:
         for b in spec.extra["eval_ranks"]:
             set_rank(model, b)
-            out[str(b)] = {f"{prefix}_{k}": v for prefix, data in splits.items()
-                           for k, v in task.evaluate(model, data).items()}
+            out[str(b)] = {}
+            for prefix, data in splits.items():
+                scores, outcomes = task.evaluate_with_outcomes(model, data)
+                out[str(b)] |= {f"{prefix}_{k}": v for k, v in scores.items()}
+                if prefix == "test":
+                    out[str(b)]["test_outcomes"] = encode_outcomes(outcomes.numpy())
     finally:
         set_rank(model, before)
     return out
