@@ -207,7 +207,9 @@ def run(quick: bool = False, make: Callable[[], nn.Module] | None = None, batch=
 
 # ----------------------------------------------------------------------------- fit's fixed cost
 
-FIT_MODES = {"default metrics": {}, "measure=False, evaluate_test=False": {"measure": False, "evaluate_test": False}}
+FIT_MODES = {"default metrics (validation, memory, latency)": {},
+             "measure=False": {"measure": False},
+             "evaluate_test=True (the sweeps' report)": {"evaluate_test": True}}
 
 
 def timed_fit(steps: int, **kwargs) -> dict[str, float]:
@@ -244,12 +246,12 @@ def format_fit_overhead(report: dict) -> str:
     m = report["meta"]
     lines = [f"{m['steps']}-step LoRA fit (r=8 on q_proj, v_proj; fit's default batch, max_len, splits), "
              f"torch threads {m['threads']}", f"seconds; median of {m['repeats']} [min-max], modes interleaved",
-             f"  {'':<36} {'total':>16} {'training':>16} {'fixed cost':>16}"]
+             f"  {'':<44} {'total':>16} {'training':>16} {'fixed cost':>16}"]
     first = report["first"]
-    lines.append(f"  {'first fit (also reads the corpus)':<36} " +
+    lines.append(f"  {'first fit (also reads the corpus)':<44} " +
                  " ".join(f"{first[p]:16.2f}" for p in ("total", "training", "fixed")))
     for name, row in report["rows"].items():
-        lines.append(f"  {name:<36} " + " ".join(
+        lines.append(f"  {name:<44} " + " ".join(
             f"{row[p]['median']:6.2f} [{row[p]['min']:.2f}-{row[p]['max']:.2f}]".rjust(16)
             for p in ("total", "training", "fixed")))
     return "\n".join(lines)

@@ -40,6 +40,9 @@ class RunResult:
         metrics = self.__dict__.get("metrics", {})
         if name in metrics:
             return metrics[name]
+        if name.startswith("test_") and any(k.startswith("val_") for k in metrics):
+            raise AttributeError(f"{name} was not measured: the test split is evaluated only with "
+                                 f"pl.fit(..., evaluate_test=True) (read it once, to report)")
         raise AttributeError(name)
 
     @property

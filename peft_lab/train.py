@@ -143,14 +143,16 @@ def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float =
         batch_size: int = 32, max_len: int = 128, seed: int = 0, warmup: float = 0.06,
         weight_decay: float = 0.0, clip: float = 1.0, train_size: int | None = None,
         eval_size: int | None = None, eval_every: int | None = None, optimizer=None, hooks=(), progress: bool = True,
-        measure: bool = True, evaluate_test: bool = True) -> RunResult:
+        measure: bool = True, evaluate_test: bool = False) -> RunResult:
     """Train ``model`` on ``task`` for ``steps`` AdamW steps and return what was measured.
 
     ``optimizer(model, lr)`` may build a custom optimizer (e.g. ``pl.loraplus_optimizer``);
     ``hooks`` add ``TrainingHook``s to those the applied method asks for. ``train_size`` and
     ``eval_size`` keep only the first examples of the (fixed, shuffled) splits, for quick runs.
-    ``measure=False`` skips memory and latency metering, ``evaluate_test=False`` the test split;
-    the result then says "not measured" for them. A run whose loss climbs far above its start,
+    ``measure=False`` skips memory and latency metering; the result then says "not measured".
+    The test split is evaluated only with ``evaluate_test=True``: choices (learning rate, steps,
+    rank...) are made on validation, and the test split is read once, to report (the sweeps in
+    ``peft_lab.experiments`` ask for it). Validation alone also halves the cost after training. A run whose loss climbs far above its start,
     or whose validation accuracy ends at chance level, warns (``pl.TrainingWarning``) with the
     likely cause.
     """

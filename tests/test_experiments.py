@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from peft_lab.experiments import __main__ as cli
-from peft_lab.experiments import analysis, api, spectra, sweeps
+from peft_lab.experiments import analysis, api, runner, spectra, sweeps
 from peft_lab.experiments.runner import SEARCH, Journal, Spec, best_on_validation, pending, run_specs
 
 METRICS = dict.fromkeys(api.METRIC_FIELDS, 0.5) | {
@@ -95,6 +95,21 @@ def test_extend_refuses_runs_of_another_checkpoint(fake_sweep, tmp_path, monkeyp
     results["meta"]["checkpoint"] = "0123456789ab"
     out.write_text(json.dumps(results))
     with pytest.raises(ValueError, match="another checkpoint|use --overwrite"):
+        api.run_sweep("fake", quick=False, progress=False, out=out, execute=fake_execute, directory=tmp_path,
+                      extend=True)
+
+
+def test_runs_on_other_splits_are_never_kept_or_reused(fake_sweep, tmp_path, monkeypatch):
+    out = tmp_path / "fake.json"
+    api.run_sweep("fake", quick=False, progress=False, out=out, execute=fake_execute, directory=tmp_path)
+    results = json.loads(out.read_text())
+    assert results["meta"]["data"] == {"sentiment": runner.data_id("sentiment")}
+    spec = Spec.from_record(results["runs"][0])
+    key = spec.key()
+    for module in (runner, api):                                          # e.g. a leak removed from test
+        monkeypatch.setattr(module, "data_id", lambda task: "0123456789ab")
+    assert spec.key() != key                                              # another computation
+    with pytest.raises(ValueError, match="use --overwrite"):              # and nothing carried over
         api.run_sweep("fake", quick=False, progress=False, out=out, execute=fake_execute, directory=tmp_path,
                       extend=True)
 

@@ -24,7 +24,7 @@ def test_same_seed_gives_the_same_numbers_twice():
 
 def test_run_result_reports_what_was_measured():
     model = _lora_model()
-    r = pl.fit(model, "sentiment", **QUICK)
+    r = pl.fit(model, "sentiment", evaluate_test=True, **QUICK)
     trainable, total = pl.count_parameters(model)
     assert (r.trainable_params, r.total_params) == (trainable, total)
     for key in ("val_accuracy", "val_f1", "test_accuracy", "test_f1"):
@@ -155,13 +155,24 @@ def test_unknown_head_is_a_clear_error():
 def test_segmentation_trains_with_the_token_head():
     pl.set_seed(0)
     model = pl.apply(pl.load_pretrained(head="token", num_labels=4), pl.LoRAConfig(r=4))
-    r = pl.fit(model, "segmentation", measure=False, **QUICK)
+    r = pl.fit(model, "segmentation", measure=False, evaluate_test=True, **QUICK)
     assert 0 <= r.metrics["test_f1"] <= 1 and 0 <= r.metrics["val_accuracy"] <= 1
+
+
+def test_the_test_split_is_read_only_when_asked():
+    model = _lora_model()
+    r = pl.fit(model, "sentiment", measure=False, **QUICK)
+    assert "val_accuracy" in r.metrics and not any(k.startswith("test_") for k in r.metrics)
+    with pytest.raises(AttributeError, match="evaluate_test=True"):
+        r.test_accuracy
+    from peft_lab.i18n import t
+    line = next(li for li in str(r).splitlines() if t("test_accuracy") in li)
+    assert t("rr_not_measured") in line  # the printed result says the test split was not measured
 
 
 def test_the_progress_bar_stays_up_after_the_last_step_and_says_what_fit_is_doing(capsys):
     from peft_lab.i18n import t
-    pl.fit(_lora_model(), "sentiment", **{**QUICK, "progress": True})
+    pl.fit(_lora_model(), "sentiment", evaluate_test=True, **{**QUICK, "progress": True})
     frames = capsys.readouterr().err.split("\r")  # tqdm redraws its one line with carriage returns
     done = f"{QUICK['steps']}/{QUICK['steps']}"
     for phase in ("fit_evaluating_val", "fit_evaluating_test", "fit_timing"):

@@ -23,7 +23,7 @@ from .. import hub
 from ..tasks import get_task
 from . import sweeps
 from .execute import execute as execute_spec
-from .runner import (MAX_EXTENSIONS, Journal, Spec, architecture_id, checkpoint_id, pending, run_specs,
+from .runner import (MAX_EXTENSIONS, Journal, Spec, architecture_id, checkpoint_id, data_id, pending, run_specs,
                      write_json_atomic)
 
 REPO = Path(__file__).resolve().parents[2]
@@ -153,18 +153,25 @@ def kept_runs(out: Path) -> dict[str, dict]:
     """The runs of an existing results file by spec key (what ``--extend`` keeps).
 
     A file computed with other weights keeps only the runs that do not depend on them: from
-    random init (if the architecture and vocabulary are the same) and TF-IDF. A file none of
+    random init (if the architecture and vocabulary are the same) and TF-IDF; a run evaluated on
+    other splits (``meta.data`` differs from ``runner.data_id``) is never kept. A file none of
     whose runs can be kept is refused."""
     existing = json.loads(out.read_text(encoding="utf-8"))
     same_weights = existing["meta"].get("checkpoint") == checkpoint_id()
     same_shape = existing["meta"].get("architecture") == architecture_id()
 
+    data = existing["meta"].get("data", {})  # files written before splits were fingerprinted have none
+
     def valid(run):
+        if data.get(run["task"]) != data_id(run["task"]):  # evaluated on other examples
+            return False
         return same_weights or run["init"] == "none" or (same_shape and run["init"] == "scratch")
     kept = [r for r in existing["runs"] if not r.get("reused") and valid(r)]
     if not kept:
-        raise ValueError(f"{out} was computed with checkpoint {existing['meta'].get('checkpoint')}, not "
-                         f"{checkpoint_id()}: its runs cannot be kept; use --overwrite instead of --extend")
+        raise ValueError(f"{out} was computed with checkpoint {existing['meta'].get('checkpoint')} on splits "
+                         f"{data or 'not recorded'}, now {checkpoint_id()} on "
+                         f"{ {t: data_id(t) for t in sorted({r['task'] for r in existing['runs']})} }: its runs "
+                         f"cannot be kept; use --overwrite instead of --extend")
     spec_fields = {f.name for f in dataclasses.fields(Spec)} | {"reused"}
     return {Spec.from_record(r).key(): {k: v for k, v in r.items() if k not in spec_fields} for r in kept}
 
@@ -190,6 +197,7 @@ def meta(name: str, quick: bool, ctx: sweeps.Context, duration: float, runs: lis
                                          if not (r.get("reused") or r.get("carried"))), 1),
             "versions": versions(), "machine": machine(jobs), "git_commit": git_commit(),
             "checkpoint": checkpoint_id(), "architecture": architecture_id(), "checkpoint_card": _card(),
+            "data": {task: data_id(task) for task in sorted({r["task"] for r in runs})},
             "recipe": sweeps.recipe(quick), "lr_source": ctx.lr_source, "runs": len(runs)}
 
 

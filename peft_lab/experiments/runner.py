@@ -75,6 +75,7 @@ class Spec:
             d["checkpoint"] = checkpoint_id()
         elif self.kind != "tfidf":  # random init takes only shape and vocabulary from the checkpoint
             d["architecture"] = architecture_id()
+        d["data"] = data_id(self.task)  # other splits (e.g. after removing a leak) are other runs
         return json.dumps(d, sort_keys=True, ensure_ascii=False)
 
     def short(self) -> str:
@@ -121,6 +122,16 @@ def architecture_id() -> str:
     shape = json.dumps({k: meta.get(k) for k in ("model", "attention", "vocab")}, sort_keys=True,
                        ensure_ascii=False)
     return hashlib.sha256(shape.encode("utf-8")).hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=None)
+def data_id(task: str) -> str:
+    """First 12 hex digits of the sha256 of a task's splits (every text and label, in order): runs
+    evaluated on other validation or test examples never count as the same computation."""
+    from ..tasks import get_task
+    splits = get_task(task).splits()
+    text = json.dumps({name: list(items) for name, items in splits.items()}, ensure_ascii=False)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:12]
 
 
 # ----------------------------------------------------------------------------- journal
