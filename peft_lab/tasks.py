@@ -112,16 +112,48 @@ class Task:
         return preds
 
     def evaluate(self, model, encoded: Encoded, batch_size: int = EVAL_BATCH) -> dict[str, float]:
+        if self.head == "lm":
+            total = n_targets = 0
+            for _, labels, logits in self.batches(model, encoded, batch_size):
+                n = int((labels[:, 1:] != IGNORE).sum())
+                total, n_targets = total + float(self.loss(logits, labels)) * n, n_targets + n
+            loss = total / n_targets
+            return {"loss": loss, "perplexity": math.exp(loss)}
+        return self.evaluate_with_outcomes(model, encoded, batch_size)[0]
+
+    def evaluate_with_outcomes(self, model, encoded: Encoded,
+                               batch_size: int = EVAL_BATCH) -> tuple[dict[str, float], torch.Tensor]:
+        """``(evaluate()'s metrics, outcomes())`` from one forward pass over ``encoded``."""
+        pred = self.predict(model, encoded, batch_size)
         if self.head == "cls":
-            return classification_metrics(self.predict(model, encoded, batch_size), encoded.labels, self.num_labels)
+            correct = pred == encoded.labels
+            return classification_metrics(pred, encoded.labels, self.num_labels), correct
+        counts = segmentation_counts(pred, encoded.labels)
+        return counts_metrics(counts.sum(0)), counts
+
+    def outcomes(self, model, encoded: Encoded, batch_size: int = EVAL_BATCH) -> torch.Tensor:
+        """What became of every row of ``encoded``, in the split's order, to compare two models on
+        the same examples (``peft_lab.experiments.paired``):
+
+        * cls: (N,) bool, whether the row was classified correctly;
+        * token: (N, 5) int64 ``SEG_COUNTS`` per sentence window (correct characters, characters,
+          words right, words predicted, words in the gold segmentation).
+
+        ``outcome_metrics`` of all rows equals ``evaluate()`` exactly; of any subset of rows it is
+        that subset's accuracy (and word F1)."""
+        if self.head == "lm":
+            raise ValueError(f"task={self.name!r} has no per-example outcome; use evaluate() for its loss")
+        return self.evaluate_with_outcomes(model, encoded, batch_size)[1]
+
+    def outcome_metrics(self, outcomes) -> dict[str, float]:
+        """The metrics of the rows ``outcomes`` describes: accuracy for cls (macro-F1 needs the
+        labels too), accuracy and word F1 for token."""
+        outcomes = torch.as_tensor(outcomes)
+        if self.head == "cls":
+            return {"accuracy": accuracy_of(outcomes)}
         if self.head == "token":
-            return segmentation_metrics([self.predict(model, encoded, batch_size)], [encoded.labels])
-        total = n_targets = 0
-        for _, labels, logits in self.batches(model, encoded, batch_size):
-            n = int((labels[:, 1:] != IGNORE).sum())
-            total, n_targets = total + float(self.loss(logits, labels)) * n, n_targets + n
-        loss = total / n_targets
-        return {"loss": loss, "perplexity": math.exp(loss)}
+            return counts_metrics(outcomes.reshape(-1, len(SEG_COUNTS)).sum(0))
+        raise ValueError(f"task={self.name!r} has no per-example outcome")
 
     def chance_accuracy(self, encoded: Encoded) -> tuple[float, int]:
         """(accuracy of always guessing the most frequent label, number of labelled targets):
@@ -131,13 +163,18 @@ class Task:
         return float(counts.max()) / max(len(labels), 1), len(labels)
 
 
+def accuracy_of(correct: torch.Tensor) -> float:
+    """Share of True in ``correct`` (computed as ``evaluate`` always has: a float32 mean)."""
+    return float(torch.as_tensor(correct).float().mean())
+
+
 def classification_metrics(pred: torch.Tensor, gold: torch.Tensor, num_labels: int) -> dict[str, float]:
     f1s = []
     for c in range(num_labels):
         tp = int(((pred == c) & (gold == c)).sum())
         fp, fn = int(((pred == c) & (gold != c)).sum()), int(((pred != c) & (gold == c)).sum())
         f1s.append(2 * tp / (2 * tp + fp + fn) if tp else 0.0)
-    return {"accuracy": float((pred == gold).float().mean()), "f1": sum(f1s) / num_labels}
+    return {"accuracy": accuracy_of(pred == gold), "f1": sum(f1s) / num_labels}
 
 
 def _word_spans(tags: list[int]) -> set[tuple[int, int]]:
@@ -150,19 +187,33 @@ def _word_spans(tags: list[int]) -> set[tuple[int, int]]:
     return spans
 
 
-def segmentation_metrics(preds: list[torch.Tensor], golds: list[torch.Tensor]) -> dict[str, float]:
-    correct = total = tp = n_pred = n_gold = 0
-    for pred_b, gold_b in zip(preds, golds):
-        for pred, gold in zip(pred_b.tolist(), gold_b.tolist()):
-            keep = [i for i, g in enumerate(gold) if g != IGNORE]
-            p, g = [pred[i] for i in keep], [gold[i] for i in keep]
-            correct += sum(a == b for a, b in zip(p, g))
-            total += len(g)
-            ps, gs = _word_spans(p), _word_spans(g)
-            tp, n_pred, n_gold = tp + len(ps & gs), n_pred + len(ps), n_gold + len(gs)
+# A segmentation row's outcome: what character accuracy and word F1 of any set of rows are summed from.
+SEG_COUNTS = ("correct_chars", "chars", "words_right", "words_predicted", "words_gold")
+
+
+def segmentation_counts(pred: torch.Tensor, gold: torch.Tensor) -> torch.Tensor:
+    """(N, 5) int64 ``SEG_COUNTS`` of every row of predicted and gold tags (N, T); positions whose
+    gold tag is ``IGNORE`` are skipped. A word is right when both its boundaries are."""
+    rows = []
+    for p_row, g_row in zip(pred.tolist(), gold.tolist()):
+        keep = [i for i, g in enumerate(g_row) if g != IGNORE]
+        p, g = [p_row[i] for i in keep], [g_row[i] for i in keep]
+        ps, gs = _word_spans(p), _word_spans(g)
+        rows.append([sum(a == b for a, b in zip(p, g)), len(g), len(ps & gs), len(ps), len(gs)])
+    return torch.tensor(rows, dtype=torch.long).reshape(-1, len(SEG_COUNTS))
+
+
+def counts_metrics(total) -> dict[str, float]:
+    """Character accuracy and word F1 from summed ``SEG_COUNTS``."""
+    correct, chars, tp, n_pred, n_gold = (int(v) for v in total)
     precision, recall = tp / max(n_pred, 1), tp / max(n_gold, 1)
     f1 = 2 * precision * recall / (precision + recall) if tp else 0.0
-    return {"accuracy": correct / max(total, 1), "f1": f1}
+    return {"accuracy": correct / max(chars, 1), "f1": f1}
+
+
+def segmentation_metrics(preds: list[torch.Tensor], golds: list[torch.Tensor]) -> dict[str, float]:
+    counts = [segmentation_counts(p, g) for p, g in zip(preds, golds)]
+    return counts_metrics(torch.cat(counts).sum(0) if counts else [0] * len(SEG_COUNTS))
 
 
 @functools.lru_cache(maxsize=16)

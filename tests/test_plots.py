@@ -28,7 +28,7 @@ from peft_lab.plots import (ch1_motivation as ch1, ch2_costs, ch2_lora as ch2, c
                             ch3_adapter as ch3, ch4_prompts as ch4, ch5_comparison as ch5, ch6_practice as ch6)
 from peft_lab.plots.common import wrap  # noqa: E402
 from peft_lab.plots.style import color  # noqa: E402
-from peft_lab.recommend import metric_table, normalise  # noqa: E402
+from peft_lab.recommend import accuracy_tiers, metric_table, normalise, tier_score  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- synthetic results
@@ -415,13 +415,48 @@ def test_prompt_counts_and_the_length_sweep():
 def test_heatmap_colours_are_the_shared_normalisation_and_text_the_measured_values(methods_results):
     fig = glyphs_ok(ch5.heatmap(methods_results, labels=METHODS))
     mesh = next(c for c in fig.axes[0].collections if isinstance(c, QuadMesh))
-    norm = normalise(metric_table(methods_results, METHODS, ch5.DEFAULT_CRITERIA))
+    tiers, _ = accuracy_tiers(methods_results, METHODS)   # accuracy: by tier, not stretched by min-max
+    norm = normalise(metric_table(methods_results, METHODS, ch5.DEFAULT_CRITERIA), accuracy_tiers=tiers)
     expected = [[norm[l][c] for c in ch5.DEFAULT_CRITERIA] for l in METHODS]
     assert np.allclose(np.asarray(mesh.get_array()).reshape(len(METHODS), -1), expected)
-    assert "71.0%" in texts(fig) and "1 M" in texts(fig)                   # full FT's mean accuracy and params
+    assert "71.0% ±1.0" in texts(fig) and "1 M" in texts(fig)              # full FT's mean ± spread, and params
+    stretched = ch5.heatmap(methods_results, labels=METHODS, accuracy_by="minmax")
+    mesh = next(c for c in stretched.axes[0].collections if isinstance(c, QuadMesh))
+    plain = normalise(metric_table(methods_results, METHODS, ch5.DEFAULT_CRITERIA))
+    assert np.allclose(np.asarray(mesh.get_array()).reshape(len(METHODS), -1),
+                       [[plain[l][c] for c in ch5.DEFAULT_CRITERIA] for l in METHODS])
     quick = results([record("lora"), record("full", trainable_params=10 ** 6)], quick=True)
     fig = ch5.heatmap(quick)
     assert pl.i18n.t("crit_memory") not in texts(fig)                       # nobody measured memory: no column
+
+
+def outcome_results():
+    """Full FT right on every review LoRA gets right and on many more; LoRA and prefix tuning right on
+    exactly the same reviews (two seeds each, stored as per-review outcomes)."""
+    from peft_lab.experiments.paired import encode_outcomes
+    rng = np.random.default_rng(0)
+    base = rng.random(400) < 0.7
+    runs = []
+    for label in ("full", "lora", "prefix_tuning"):
+        for seed in range(2):
+            correct = base | (rng.random(400) < 0.5) if label == "full" else base
+            runs.append(record(label, seed=seed, test_accuracy=float(correct.mean()),
+                               details={"test_outcomes": encode_outcomes(correct)}))
+    return results(runs)
+
+
+def test_pairwise_colours_the_verdict_and_writes_the_difference():
+    res = outcome_results()
+    fig = glyphs_ok(ch5.pairwise(res, n_resamples=300, correction=None))
+    mesh = next(c for c in fig.axes[0].collections if isinstance(c, QuadMesh))
+    verdict = np.ma.filled(np.asarray(mesh.get_array(), dtype=float).reshape(3, 3), np.nan)
+    assert fig.axes[0].get_yticklabels()[0].get_text().startswith(pl.i18n.t("full"))   # best first
+    assert verdict[0, 1] == verdict[0, 2] == 1 and verdict[1, 0] == -1 and verdict[1, 2] == 0
+    means = {r["label"]: [] for r in res["runs"]}
+    for r in res["runs"]:
+        means[r["label"]].append(r["metrics"]["test_accuracy"])
+    gap = 100 * (np.mean(means["full"]) - np.mean(means["lora"]))
+    assert f"+{gap:.1f}" in texts(fig) and "0.0" in texts(fig)
 
 
 def test_radar_uses_polar_axes_and_one_closed_polygon_per_method(methods_results):
@@ -430,7 +465,10 @@ def test_radar_uses_polar_axes_and_one_closed_polygon_per_method(methods_results
     assert ax.name == "polar"
     lines = ax.get_lines()
     assert len(lines) == 3 and all(l.get_ydata()[0] == l.get_ydata()[-1] for l in lines)
-    assert lines[1].get_ydata()[0] == pytest.approx((0.73 - 0.71) / (0.81 - 0.71))   # LoRA's accuracy, min-max
+    shown = ["full", "lora", "prefix_tuning"]
+    assert lines[1].get_ydata()[0] == tier_score(accuracy_tiers(methods_results, shown)[0], "lora")   # by tier
+    stretched = ch5.radar(methods_results, shown, accuracy_by="minmax").axes[0].get_lines()
+    assert stretched[1].get_ydata()[0] == pytest.approx((0.73 - 0.71) / (0.81 - 0.71))   # LoRA's accuracy, min-max
 
 
 def test_accuracy_vs_params_places_each_method_at_its_means(methods_results):
@@ -521,6 +559,7 @@ def builders(methods_results, rank_results, delta_w_results) -> dict:
         "prefix_length_sweep": [lambda: ch4.prefix_length_sweep(sweep, mark=16)], "param_counts": [ch4.param_counts],
         "heatmap": [lambda: ch5.heatmap(methods_results)], "radar": [lambda: ch5.radar(methods_results)],
         "accuracy_vs_params": [lambda: ch5.accuracy_vs_params(methods_results)],
+        "pairwise": [lambda: ch5.pairwise(outcome_results(), n_resamples=200)],
         "training_curves": [lambda: ch6.training_curves([run], ["fail_rank_small"]),
                             lambda: ch6.training_curves(curve_records())],
         "train_size_sweep": [lambda: ch6.train_size_sweep(sweep)],

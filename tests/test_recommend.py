@@ -91,3 +91,58 @@ def test_every_criterion_names_a_metric_and_a_direction():
     for name, (metric, sign, log) in CRITERIA.items():
         assert sign in (1, -1) and isinstance(metric, str) and isinstance(log, bool), name
     assert CRITERIA["accuracy"][1] == 1 and all(CRITERIA[c][1] == -1 for c in CRITERIA if c != "accuracy")
+
+
+# ----------------------------------------------------------------------------- noise: tiers, not min-max
+
+def with_outcomes(label, correct, seed=0, **metrics):
+    import numpy as np
+    from peft_lab.experiments.paired import encode_outcomes
+    correct = np.asarray(correct, dtype=bool)
+    return dict(run(label, seed=seed, test_accuracy=float(correct.mean()), **metrics),
+                details={"test_outcomes": encode_outcomes(correct)})
+
+
+def paired_results():
+    """P and Q right on the same 900 of 1,000 reviews (tied); R right on 700 of them. Q trains fewest."""
+    import numpy as np
+    good, poor = np.arange(1000) < 900, np.arange(1000) < 700
+    return results(with_outcomes("P", good, trainable_params=10_000), with_outcomes("Q", good, trainable_params=100),
+                   with_outcomes("R", poor, trainable_params=1_000))
+
+
+def test_tiers_come_from_paired_outcomes_when_every_run_stored_them():
+    from peft_lab.recommend import accuracy_tiers
+    tiers, source = accuracy_tiers(paired_results())
+    assert source == "paired" and tiers == {"P": 1, "Q": 1, "R": 2}
+
+
+def test_tiers_fall_back_to_the_noise_rule_without_outcomes():
+    from peft_lab.experiments.noise import compare
+    from peft_lab.recommend import accuracy_tiers
+    close = results(*(dict(run(l, seed=s, test_accuracy=a + s / 1000), eval_size=1000)
+                      for l, a in (("X", 0.80), ("Y", 0.802), ("Z", 0.60)) for s in range(2)))
+    tiers, source = accuracy_tiers(close)
+    assert source == "noise"
+    assert compare(close, "X", "Y", 1000)["within_noise"] and not compare(close, "Y", "Z", 1000)["within_noise"]
+    assert tiers == {"Y": 1, "X": 1, "Z": 2}
+
+
+def test_methods_within_noise_score_alike_on_accuracy_and_the_report_names_them():
+    from peft_lab.recommend import within_noise
+    res = paired_results()
+    stretched = dict(recommend(res, {"accuracy": 1}))
+    assert stretched["P"] == stretched["Q"] == 1.0 and stretched["R"] == 0.0
+    ranked = recommend(res, {"accuracy": 1, "trainable_params": 1}, tiers=True)
+    assert ranked[0][0] == "Q"                       # tied on accuracy, so the cheaper one wins
+    assert within_noise(res, ranked, top=3) == ["Q", "P"]
+    assert within_noise(res, ranked, top=1) == ["Q"]
+
+
+def test_tier_scores_step_evenly_from_best_to_worst():
+    from peft_lab.recommend import tier_score
+    tiers = {"a": 1, "b": 2, "c": 3, "d": 3}
+    assert [tier_score(tiers, l) for l in "abcd"] == [1.0, 0.5, 0.0, 0.0]
+    assert tier_score({"a": 1}, "a") == 1.0
+    with pytest.raises(ValueError, match="'z'"):
+        tier_score(tiers, "z")

@@ -26,6 +26,7 @@ from ..model import ModelConfig, TinyTransformer
 from ..tasks import get_task
 from ..train import fit, measure_latencies, set_seed
 from . import spectra
+from .paired import encode_outcomes
 from .runner import Spec
 
 CURVE_POINTS = 20  # the stored loss curve: mean loss over this many equal windows of steps
@@ -85,17 +86,22 @@ def adapter_bytes(model: nn.Module) -> int:
 def train_and_measure(spec: Spec, model: nn.Module) -> dict:
     """Train with the spec's recipe, evaluate, fold, measure; a divergence is a result."""
     task = get_task(spec.task)
-    try:
+    try:  # fit scores validation; the test split is scored below, once, keeping every example's outcome
         result = fit(model, spec.task, spec.steps, spec.lr, batch_size=spec.batch, max_len=spec.max_len,
                      seed=spec.seed, train_size=spec.train_size, eval_size=spec.eval_size,
                      optimizer=optimizer_from(spec.optimizer), progress=False, measure=spec.measure,
-                     evaluate_test=True)
+                     evaluate_test=False)
     except FloatingPointError as e:  # a too-high rate in the lr search: recorded, never chosen
         return {"status": "diverged", "metrics": {},
                 "details": {"error": str(e), "loss_curve": loss_curve(getattr(e, "history", []))}}
-    metrics = dict(result.metrics)  # val_ and test_ accuracy and F1
+    metrics = dict(result.metrics)  # val_ accuracy and F1
     details = {"initial_loss": spectra.rounded(result.history[0]["loss"], 7),
                "loss_curve": loss_curve(result.history)}
+    if task.has_test:  # before any folding: the model exactly as trained, as fit would score it
+        test = task.encode(model.vocab, "test", spec.max_len, spec.eval_size)
+        scores, outcomes = task.evaluate_with_outcomes(model, test)
+        metrics |= {f"test_{k}": v for k, v in scores.items()}
+        details["test_outcomes"] = encode_outcomes(outcomes.numpy())
     if spec.extra.get("eval_ranks"):
         details["by_rank"] = rank_metrics(spec, model)
     latency, merged = result.latency_ms, result.latency_merged_ms
@@ -118,8 +124,9 @@ def train_and_measure(spec: Spec, model: nn.Module) -> dict:
 def rank_metrics(spec: Spec, model: nn.Module) -> dict[str, dict]:
     """A trained DyLoRA model evaluated at every rank b of ``spec.extra["eval_ranks"]``: the same
     weights cut to their first b components (``set_rank``), on the validation and test splits as
-    ``fit`` evaluates them. Returns {"b": {"val_accuracy", "test_accuracy", ...}}; the model is
-    left at the rank it had."""
+    ``fit`` evaluates them. Returns {"b": {"val_accuracy", "test_accuracy", ..., "test_outcomes"}}
+    (the test outcomes encoded as in ``train_and_measure``, for paired comparisons across ranks);
+    the model is left at the rank it had."""
     task = get_task(spec.task)
     splits = {prefix: task.encode(model.vocab, split, spec.max_len, spec.eval_size)
               for prefix, split in (("val", "validation"), ("test", "test")) if split in task.splits()}
@@ -127,8 +134,12 @@ def rank_metrics(spec: Spec, model: nn.Module) -> dict[str, dict]:
     try:
         for b in spec.extra["eval_ranks"]:
             set_rank(model, b)
-            out[str(b)] = {f"{prefix}_{k}": v for prefix, data in splits.items()
-                           for k, v in task.evaluate(model, data).items()}
+            out[str(b)] = {}
+            for prefix, data in splits.items():
+                scores, outcomes = task.evaluate_with_outcomes(model, data)
+                out[str(b)] |= {f"{prefix}_{k}": v for k, v in scores.items()}
+                if prefix == "test":
+                    out[str(b)]["test_outcomes"] = encode_outcomes(outcomes.numpy())
     finally:
         set_rank(model, before)
     return out

@@ -4,16 +4,25 @@ The heat map, the radar and the recommendation (``peft_lab.recommend``) share on
 per criterion, min-max across the methods shown, 1 = best (accuracy up; parameters, memory,
 latency, adapter size and step time down; counts and bytes on a log scale). Colours encode that
 score; the numbers written in the cells are the measured values themselves.
+
+Accuracy is the exception (``accuracy_by="tier"``, the default): min-max would stretch a gap
+smaller than the noise into full contrast, so its colour is the method's *tier*
+(``recommend.accuracy_tiers``: methods within noise of the tier's best share it) and its cell
+says mean ± the spread over seeds. ``accuracy_by="minmax"`` restores the stretched colours.
+``pairwise`` draws the paired comparison of every two methods (``experiments.paired``).
 """
 from __future__ import annotations
 
 import numpy as np
 import seaborn as sns
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.patches import Patch
 
+from ..experiments import paired
 from ..experiments.analysis import summarize
-from ..i18n import t
-from ..recommend import CRITERIA, metric_table, normalise
+from ..i18n import TEXT, t
+from ..recommend import CRITERIA, accuracy_tiers, metric_table, normalise
 from .common import accuracy_axis, figure, final_runs, human_bytes, human_count, measured_note, name
 from .labels import direct_labels
 from .style import color
@@ -32,6 +41,61 @@ FORMATS = {
 }
 
 
+# Texts of the noise-aware views. They belong in peft_lab.i18n.TEXT and are registered there (an
+# entry already in the table wins), so t() finds them and the glossary tests read them.
+_TEXT = {
+    "tier_note": {"zh": "；准确率列：颜色 = 档次（同档方法与该档最好者之差在噪声内：{how}），± = 各种子间的标准差",
+                  "en": "; accuracy column: colour = tier (methods within noise of the tier's best share it: {how}), "
+                        "± = standard deviation over seeds"},
+    "tier_note_radar": {"zh": "；准确率轴按档次计分（同档方法与该档最好者之差在噪声内：{how}）",
+                        "en": "; accuracy axis scored by tier (methods within noise of the tier's best share it: {how})"},
+    "tier_how_paired": {"zh": "同一批测试样本上的配对自助法，p ≥ {alpha}",
+                        "en": "paired bootstrap on the same test examples, p ≥ {alpha}"},
+    "tier_how_noise": {"zh": "|Δ| < 2 倍标准误；这些运行未存逐例结果", "en": "|Δ| < 2 standard errors; "
+                       "these runs stored no per-example outcomes"},
+    "heatmap_title_tiers": {"zh": "各方法的实测指标（颜色：准确率按档次，其余列内归一化；数字：实测值）",
+                            "en": "Measured metrics per method (colour: accuracy by tier, the rest normalised "
+                                  "per column; text: measured)"},
+    "tier_colorbar": {"zh": "准确率：档次（1 = 最好一档）；其余列：归一化得分",
+                      "en": "Accuracy: tier (1 = best); other columns: normalised score"},
+    "pairwise_title": {"zh": "两两配对比较：行 − 列（{metric}，百分点）", "en": "Paired comparison: row − column ({metric}, points)"},
+    "pairwise_better": {"zh": "行显著更好", "en": "row significantly better"},
+    "pairwise_worse": {"zh": "行显著更差", "en": "row significantly worse"},
+    "pairwise_same": {"zh": "在噪声内（p ≥ {alpha}）", "en": "within noise (p ≥ {alpha})"},
+    "pairwise_note": {"zh": "；配对自助法：{n} 个测试样本和各方法的种子重抽 {r} 次；{correction}",
+                      "en": "; paired bootstrap: {n} test examples and each method's seeds resampled {r} times; {correction}"},
+    "pairwise_holm": {"zh": "p 值经 Holm 校正（{m} 对）", "en": "p-values Holm-corrected over {m} pairs"},
+    "pairwise_uncorrected": {"zh": "p 值未做多重比较校正", "en": "p-values not corrected for multiple comparisons"},
+}
+for _key, _entry in _TEXT.items():
+    TEXT.setdefault(_key, _entry)
+ACCURACY_BY = ("tier", "minmax")
+# the pairwise figure's three verdicts: row worse / within noise / row better (blue-orange: colour-blind safe)
+VERDICT_COLOURS = ("#d9822b", "#e9e9e9", "#1f4e79")
+
+
+def _tiers(results: dict, labels: list[str], criteria, accuracy_by: str,
+           note: str = "tier_note") -> tuple[dict | None, str]:
+    """The accuracy tiers to score by (None: min-max) and the ``note`` that explains them."""
+    if accuracy_by not in ACCURACY_BY:
+        raise ValueError(f"accuracy_by={accuracy_by!r} must be one of {ACCURACY_BY}")
+    if accuracy_by == "minmax" or "accuracy" not in criteria:
+        return None, ""
+    tiers, source = accuracy_tiers(results, labels)
+    how = t("tier_how_paired", alpha=0.05) if source == "paired" else t("tier_how_noise")
+    return tiers, t(note, how=how)
+
+
+def _accuracy_text(results: dict) -> dict[str, str]:
+    """{label: "mean% ±std"} (the spread over seeds, in points; no ± for a single seed)."""
+    out = {}
+    for row in summarize(results, by="label", metrics=["test_accuracy"]):
+        acc = row["test_accuracy"]
+        if acc["mean"] is not None:
+            out[row["label"]] = FORMATS["accuracy"](acc["mean"]) + (f" ±{100 * acc['std']:.1f}" if acc["n"] > 1 else "")
+    return out
+
+
 def _available(table: dict, criteria) -> list[str]:
     """The criteria at least one method measured (quick runs measure no memory or latency)."""
     kept = [c for c in criteria if any(row.get(c) is not None for row in table.values())]
@@ -40,37 +104,47 @@ def _available(table: dict, criteria) -> list[str]:
     return kept
 
 
-def heatmap(results: dict, labels=None, criteria=DEFAULT_CRITERIA) -> Figure:
+def heatmap(results: dict, labels=None, criteria=DEFAULT_CRITERIA, accuracy_by: str = "tier") -> Figure:
     """Methods × criteria: colour = normalised score (1 = best in its column), text = the
-    measured mean. Criteria nobody measured are dropped; a missing cell is blank."""
+    measured mean. Criteria nobody measured are dropped; a missing cell is blank. Accuracy is
+    coloured by tier and written mean ± spread (``accuracy_by="tier"``, see the module docstring)."""
     table = metric_table(results, labels, criteria)
     criteria = _available(table, criteria)
-    norm = normalise({l: {c: row[c] for c in criteria} for l, row in table.items()})
     labels = list(table)
+    tiers, tier_note = _tiers(results, labels, criteria, accuracy_by)
+    norm = normalise({l: {c: row[c] for c in criteria} for l, row in table.items()}, accuracy_tiers=tiers)
     score = np.array([[np.nan if norm[l][c] is None else norm[l][c] for c in criteria] for l in labels])
-    text = np.array([["" if table[l][c] is None else FORMATS[c](table[l][c]) for c in criteria] for l in labels])
+    spread = _accuracy_text(results) if tiers else {}
+    text = np.array([["" if table[l][c] is None else spread.get(l, FORMATS[c](table[l][c])) if c == "accuracy"
+                      else FORMATS[c](table[l][c]) for c in criteria] for l in labels])
     fig, ax = figure(width=1.65 * len(criteria) + 4.0, height=0.45 * len(labels) + 2.4)
     # cividis: ordered light/dark, readable with any colour vision (a red-green map is not)
     sns.heatmap(score, ax=ax, annot=text, fmt="", cmap="cividis", vmin=0, vmax=1, linewidths=0.6,
-                linecolor="white", annot_kws={"fontsize": 10}, cbar_kws={"label": t("normalised_score")})
+                linecolor="white", annot_kws={"fontsize": 10},
+                cbar_kws={"label": t("tier_colorbar" if tiers else "normalised_score")})
     arrows = {c: "↑" if CRITERIA[c][1] > 0 else "↓" for c in criteria}   # which way the raw value is better
     ax.set_xticklabels([f"{t(f'crit_{c}')} {arrows[c]}" for c in criteria], rotation=0, fontsize=10)
-    ax.set_yticklabels([name(l) for l in labels], rotation=0)
+    if tiers:   # the tier number beside the method's name: the groups read without the colour
+        labels_shown = [f"{name(l)}  [{tiers[l]}]" for l in labels]
+    else:
+        labels_shown = [name(l) for l in labels]
+    ax.set_yticklabels(labels_shown, rotation=0)
     ax.xaxis.tick_top()
     ax.tick_params(length=0)
     ax.grid(False)
-    ax.set_title(t("heatmap_title"), pad=12)
-    measured_note(fig, results, _max_seeds(results), means=True)
+    ax.set_title(t("heatmap_title_tiers" if tiers else "heatmap_title"), pad=12)
+    measured_note(fig, results, _max_seeds(results), means=True, extra=tier_note)
     return fig
 
 
-def radar(results: dict, methods=None, criteria=DEFAULT_CRITERIA) -> Figure:
+def radar(results: dict, methods=None, criteria=DEFAULT_CRITERIA, accuracy_by: str = "tier") -> Figure:
     """Normalised scores (1 = best among ``methods``, outward = better) on polar axes, one polygon
     per method. ``methods=None`` shows ``RADAR_DEFAULT`` (one method per family); more than
     ``RADAR_MAX`` polygons cannot be told apart, so a longer list is refused (use ``heatmap``).
 
     The polar axes are made with ``subplot_kw={"projection": "polar"}`` -- not the source chapter's
     ``plt.subplot(122, projection='polar')`` on top of an existing grid, which breaks the layout.
+    Accuracy is scored by tier as in ``heatmap`` (``accuracy_by="minmax"``: stretched).
     """
     if methods is None:
         measured = {r["label"] for r in final_runs(results)}
@@ -81,7 +155,8 @@ def radar(results: dict, methods=None, criteria=DEFAULT_CRITERIA) -> Figure:
                          f"{RADAR_MAX} polygons (the heatmap shows every method)")
     table = metric_table(results, methods, criteria)
     criteria = _available(table, criteria)
-    norm = normalise({l: {c: row[c] for c in criteria} for l, row in table.items()})
+    tiers, tier_note = _tiers(results, list(table), criteria, accuracy_by, note="tier_note_radar")
+    norm = normalise({l: {c: row[c] for c in criteria} for l, row in table.items()}, accuracy_tiers=tiers)
     fig, ax = figure(width=9.5, height=6.8, subplot_kw={"projection": "polar"})
     ax.set_theta_offset(np.pi / 2)    # first criterion at the top, then clockwise:
     ax.set_theta_direction(-1)        # no label sits at the far left or right edge
@@ -97,7 +172,7 @@ def radar(results: dict, methods=None, criteria=DEFAULT_CRITERIA) -> Figure:
     ax.set_yticks([0.25, 0.5, 0.75, 1.0], ["", "0.5", "", "1"], fontsize=11)
     ax.set_title(t("radar_title"), pad=18)
     fig.legend(loc="outside right upper", frameon=False, fontsize=11)
-    measured_note(fig, results, _max_seeds(results), means=True)
+    measured_note(fig, results, _max_seeds(results), means=True, extra=tier_note)
     return fig
 
 
@@ -129,6 +204,47 @@ def accuracy_vs_params(results: dict, labels=None) -> Figure:
     return fig
 
 
+def pairwise(results: dict, labels=None, metric: str = "accuracy", alpha: float = 0.05, correction: str | None = "holm",
+             n_resamples: int = 10_000, seed: int = 0) -> Figure:
+    """Every two methods on the same test examples (``paired.pairwise_matrix``): cell [row, col]
+    holds mean(row) − mean(col) in points, coloured by the verdict at level ``alpha`` -- row
+    significantly better, within noise, or significantly worse. Methods run best first. The
+    default Holm correction reads the matrix as a whole (enough resamples for it: see paired)."""
+    m = paired.pairwise_matrix(results, labels, metric, n_resamples=n_resamples, seed=seed, correction=correction)
+    L, diff, p = len(m["labels"]), m["difference"], m["p"]
+    verdict = np.where(p < alpha, np.sign(diff), 0.0)
+    np.fill_diagonal(verdict, np.nan)
+    text = np.array([["" if i == j else _points(diff[i, j]) for j in range(L)] for i in range(L)])
+    fig, ax = figure(width=0.62 * L + 8.0, height=0.5 * L + 3.6)
+    sns.heatmap(verdict, ax=ax, annot=text, fmt="", cmap=ListedColormap(VERDICT_COLOURS), vmin=-1.5, vmax=1.5,
+                cbar=False, linewidths=0.6, linecolor="white",
+                annot_kws={"fontsize": 11 if L <= 10 else 9})
+    for t_ in ax.texts:   # white on the dark "better" cells, black elsewhere
+        i, j = (int(v) for v in (t_.get_position()[1] - 0.5, t_.get_position()[0] - 0.5))
+        t_.set_color("white" if verdict[i, j] == 1 else "black")
+    shown = [f"{name(l)}  {FORMATS['accuracy'](v)}" for l, v in zip(m["labels"], m["mean"])]
+    ax.set_yticklabels(shown, rotation=0, fontsize=11)
+    ax.set_xticklabels([name(l) for l in m["labels"]], rotation=60, ha="right", fontsize=11)
+    ax.tick_params(length=0)
+    ax.grid(False)
+    metric_name = t("test_accuracy") if metric == "accuracy" else t("test_f1")
+    ax.set_title(t("pairwise_title", metric=metric_name), pad=12)
+    handles = [Patch(color=VERDICT_COLOURS[2], label=t("pairwise_better")),
+               Patch(color=VERDICT_COLOURS[1], label=t("pairwise_same", alpha=alpha)),
+               Patch(color=VERDICT_COLOURS[0], label=t("pairwise_worse"))]
+    fig.legend(handles=handles, loc="outside right upper", frameon=False, fontsize=12)
+    how = (t("pairwise_holm", m=L * (L - 1) // 2) if correction == "holm" else t("pairwise_uncorrected"))
+    measured_note(fig, results, _max_seeds(results), means=True,
+                  extra=t("pairwise_note", n=m["n_examples"], r=n_resamples, correction=how))
+    return fig
+
+
+def _points(d: float) -> str:
+    """A difference in points with its sign; one that rounds to zero is "0.0" (never "-0.0")."""
+    v = round(100 * d, 1)
+    return f"{v:+.1f}" if v else "0.0"
+
+
 def _max_seeds(results: dict) -> int:
     counts: dict[str, int] = {}
     for r in final_runs(results):
@@ -136,4 +252,4 @@ def _max_seeds(results: dict) -> int:
     return max(counts.values(), default=0)
 
 
-__all__ = ["heatmap", "radar", "accuracy_vs_params", "CRITERIA", "DEFAULT_CRITERIA", "RADAR_DEFAULT"]
+__all__ = ["heatmap", "radar", "accuracy_vs_params", "pairwise", "CRITERIA", "DEFAULT_CRITERIA", "RADAR_DEFAULT"]
