@@ -52,6 +52,7 @@ class Spec:
     optimizer: dict | None = None     # e.g. {"name": "loraplus", "ratio": 16}
     kind: str = "train"               # "train", "tfidf", "delta_w" (full FT + ΔW spectra), "subspace"
     extra: dict = field(default_factory=dict)   # kind-specific settings, e.g. {"ranks": [8, 64]}
+    attention_dropout: float | None = None      # dropout on the attention probabilities; None = the model's default
     stage: str = "final"              # "lr_search" or "final"
     variant: str = ""                 # the series within a sweep, e.g. "alpha=16" vs "alpha=2r"
 
@@ -75,6 +76,9 @@ class Spec:
             d["checkpoint"] = checkpoint_id()
         elif self.kind != "tfidf":  # random init takes only shape and vocabulary from the checkpoint
             d["architecture"] = architecture_id()
+        if self.attention_dropout is None and self.kind != "tfidf":
+            # the value the model will use, so that a new default invalidates the runs made with the old
+            d["attention_dropout"] = model_dropouts()["attention_dropout"]
         return json.dumps(d, sort_keys=True, ensure_ascii=False)
 
     def short(self) -> str:
@@ -92,6 +96,8 @@ class Spec:
     def from_record(cls, record: dict) -> Spec:
         """The spec a run record came from (e.g. to re-run a committed result)."""
         names = [f.name for f in dataclasses.fields(cls)]
+        if "attention_dropout" not in record:  # written before it was a field: attention used `dropout`
+            record = {**record, "attention_dropout": model_dropouts()["dropout"]}
         missing = [n for n in names if n not in record]
         if missing:
             raise ValueError(f"the run record lacks {missing}: it was written by another version of "
@@ -107,6 +113,16 @@ def checkpoint_id() -> str:
     if not weights.exists():
         return "none"
     return hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=1)
+def model_dropouts() -> dict[str, float]:
+    """``dropout`` and ``attention_dropout`` of a model built from the checkpoint's card when a
+    spec does not set them (the ``ModelConfig`` defaults where the card has none)."""
+    from ..hub import checkpoint_paths, read_card
+    from ..model import ModelConfig
+    card = read_card()["model"] if checkpoint_paths()[1].exists() else {}
+    return {name: card.get(name, getattr(ModelConfig, name)) for name in ("dropout", "attention_dropout")}
 
 
 @functools.lru_cache(maxsize=1)
