@@ -45,6 +45,7 @@ PROMPT_LENGTHS = (1, 4, 16, 64)
 TRAIN_SIZES = (100, 300, 1000, 3000, None)   # None = the whole training split
 LOW_DATA = 1000                              # the baselines' low-data split
 LORA_BESIDE_DYLORA = (1, 2, 4, 8)            # LoRA trained separately at these ranks, beside DyLoRA
+LORAPLUS_RATIOS = (1, 2, 4, 8, 16, 32)       # lr_B / lr_A; 1 is plain LoRA, 16 the paper's default
 PROMPT_INIT = {"sentiment": "这条评论的情感是", "segmentation": "把这句话切分成词语"}
 
 
@@ -273,6 +274,15 @@ def dylora_ranks_sweep(ctx: Context) -> list[Spec]:
                          lr=ctx.lr(lora)) for r in ctx.points(LORA_BESIDE_DYLORA, (2, 8)) for s in seeds]
 
 
+def loraplus_ratio_sweep(ctx: Context) -> list[Spec]:
+    """LoRA+ (the method table's row) at every ratio lr_B / lr_A of LORAPLUS_RATIOS, FEW_SEEDS, at
+    the rate the methods sweep chose for LoRA+ (the rate of A): ratio 1 is plain LoRA at that rate."""
+    m = method("loraplus")
+    return [spec(m, ctx.quick, optimizer={**m.optimizer, "ratio": ratio}, variant=f"ratio={ratio}", seed=s,
+                 lr=ctx.lr(m))
+            for ratio in ctx.points(LORAPLUS_RATIOS, (1, 16)) for s in ctx.seeds(FEW_SEEDS)]
+
+
 def repro_sweep(ctx: Context) -> list[Spec]:
     """One tiny, cheap run that tests/test_experiments.py re-runs against the committed value."""
     return [Spec(label="lora", method="lora", config=pl.LoRAConfig(r=4, alpha=8).to_dict(), seed=0, lr=5e-3,
@@ -297,6 +307,7 @@ SWEEPS = {s.name: s for s in [
     Sweep("delta_w", delta_w_sweep, ("label", "kind")),
     Sweep("segmentation", segmentation_sweep, ("label",)),
     Sweep("dylora_ranks", dylora_ranks_sweep, ("label", "config.r")),
+    Sweep("loraplus_ratio", loraplus_ratio_sweep, ("label", "optimizer.ratio")),
 ]}  # `all` runs them in this order: `methods` chooses the rates the later sweeps reuse
 # `all` is issue 6's comparison: every sweep but `baselines`, which answers "does pretraining pay"
 # at its own, longer budget and is run by name: the runs in results/baselines.json took 158 min of
