@@ -6,7 +6,7 @@
 
 Sweeps (``SWEEPS``): ``attention_dropout``, ``repro``, ``methods``, ``baselines``, ``lora_rank``,
 ``adapter_bottleneck``, ``prefix_length``, ``train_size``, ``delta_w``, ``segmentation``, ``dylora_ranks``,
-``loraplus_ratio``. The recipe (STEPS, BATCH,
+``loraplus_ratio``, ``failures``. The recipe (STEPS, BATCH,
 MAX_LEN, seeds) is at the top of ``sweeps.py``. Modules: ``runner`` (specs, resumable loop),
 ``execute`` (what one run computes), ``sweeps`` (the grids), ``analysis`` (summaries),
 ``spectra`` (ΔW and subspace math), ``tfidf`` (classical baseline), ``api`` (this API).

@@ -55,7 +55,25 @@ def build_model(spec: Spec) -> nn.Module:
         model = scratch_model(task.head, task.num_labels, **overrides)
     else:
         raise ValueError(f"init={spec.init!r} must be 'pretrained' or 'scratch'")
-    return methods.apply(model, methods.config_from_dict(spec.method, spec.config))
+    return break_on_purpose(methods.apply(model, methods.config_from_dict(spec.method, spec.config)), spec.extra)
+
+
+FAILURES = ("fail_b_nonzero", "fail_not_frozen")
+
+
+def break_on_purpose(model: nn.Module, extra: dict) -> nn.Module:
+    """The failures sweep's deliberate mistakes, made after ``apply`` as a user would make them:
+    ``extra["failure"]`` "fail_b_nonzero" draws every LoRA B from N(0, extra["std"]^2);
+    "fail_not_frozen" makes every parameter trainable again. Without it: the model as built."""
+    failure = extra.get("failure")
+    if failure is None:
+        return model
+    if failure == "fail_b_nonzero":
+        from ..failures import nonzero_B
+        return nonzero_B(model, extra["std"])
+    if failure == "fail_not_frozen":
+        return model.requires_grad_(True)
+    raise ValueError(f"extra['failure']={failure!r} is not one of {FAILURES}")
 
 
 def optimizer_from(options: dict | None):

@@ -46,6 +46,9 @@ TRAIN_SIZES = (100, 300, 1000, 3000, None)   # None = the whole training split
 LOW_DATA = 1000                              # the baselines' low-data split
 LORA_BESIDE_DYLORA = (1, 2, 4, 8)            # LoRA trained separately at these ranks, beside DyLoRA
 LORAPLUS_RATIOS = (1, 2, 4, 8, 16, 32)       # lr_B / lr_A; 1 is plain LoRA, 16 the paper's default
+FAILURE_LR_FACTOR = 10                       # "learning rate too high": 10x the rate chosen on validation
+FAILURE_STEPS = 15                           # "too few steps": a tenth of STEPS
+FAILURE_B_STD = 0.3                          # "B initialised non-zero": B ~ N(0, 0.3^2)
 ATTENTION_DROPOUTS = (0.0, 0.1)              # 0.1: every run before issue 15; 0.0: a faster step
 PROMPT_INIT = {"sentiment": "这条评论的情感是", "segmentation": "把这句话切分成词语"}
 
@@ -326,6 +329,28 @@ def loraplus_ratio_sweep(ctx: Context) -> list[Spec]:
             for ratio in ctx.points(LORAPLUS_RATIOS, (1, 16)) for s in ctx.seeds(FEW_SEEDS)]
 
 
+def failures_sweep(ctx: Context) -> list[Spec]:
+    """The troubleshooting table's failures at the full recipe, FEW_SEEDS, beside their healthy
+    counterparts (variant "fail_healthy": the method table's row at the rate the methods sweep
+    chose). LoRA with FAILURE_LR_FACTOR x its rate ("fail_lr_high"), FAILURE_STEPS steps
+    ("fail_few_steps"), B drawn from N(0, FAILURE_B_STD^2) ("fail_b_nonzero") or every parameter
+    trainable again after apply ("fail_not_frozen"); prefix tuning trained without its MLP
+    reparameterisation at the same rate ("fail_prefix_direct"). A rank too small is read from the
+    lora_rank sweep (failures.rank_too_small)."""
+    lora, prefix = method("lora"), method("prefix_tuning")
+    lr, seeds = ctx.lr(lora), ctx.seeds(FEW_SEEDS)
+    lora_runs = {"fail_healthy": {}, "fail_lr_high": {"lr": lr * FAILURE_LR_FACTOR},
+                 "fail_few_steps": {"steps": FAILURE_STEPS},
+                 "fail_b_nonzero": {"extra": {"failure": "fail_b_nonzero", "std": FAILURE_B_STD}},
+                 "fail_not_frozen": {"extra": {"failure": "fail_not_frozen"}}}
+    specs = [ctx.spec(lora, variant=mode, seed=s, **{"lr": lr, **fields})
+             for mode, fields in lora_runs.items() for s in seeds]
+    direct = dataclasses.replace(prefix.config, projection=False)
+    return specs + [ctx.spec(prefix, config=config, variant=mode, seed=s, lr=ctx.lr(prefix))
+                    for mode, config in (("fail_healthy", prefix.config), ("fail_prefix_direct", direct))
+                    for s in seeds]
+
+
 def repro_sweep(ctx: Context) -> list[Spec]:
     """One tiny, cheap run that tests/test_experiments.py re-runs against the committed value."""
     return [Spec(label="lora", method="lora", config=pl.LoRAConfig(r=4, alpha=8).to_dict(), seed=0, lr=5e-3,
@@ -352,6 +377,7 @@ SWEEPS = {s.name: s for s in [
     Sweep("segmentation", segmentation_sweep, ("label",)),
     Sweep("dylora_ranks", dylora_ranks_sweep, ("label", "config.r")),
     Sweep("loraplus_ratio", loraplus_ratio_sweep, ("label", "optimizer.ratio")),
+    Sweep("failures", failures_sweep, ("label", "variant")),
 ]}  # `all` runs them in this order: `attention_dropout` chooses the attention dropout every later sweep
 # trains with (the repro run excepted: it is a fixed designated run), `methods` the rates they reuse
 # `all` is issue 6's comparison: every sweep but `baselines`, which answers "does pretraining pay"
