@@ -173,7 +173,6 @@ def run(quick: bool = False, make: Callable[[], nn.Module] | None = None, batch=
     ``make()`` builds a fresh model (default: the pretrained checkpoint, cls head) and ``batch``
     is (ids, mask, labels) for it (default: real reviews).
     """
-    from .experiments.api import machine, versions
     from .experiments.execute import optimizer_from
     from .experiments.sweeps import method_table
     settings = settings or (QUICK if quick else FULL)
@@ -197,12 +196,20 @@ def run(quick: bool = False, make: Callable[[], nn.Module] | None = None, batch=
         report["hf_training_step"] = relative(interleaved(pair, settings.rounds, settings.warmup), "hf_peft")
         pair = {"peft_lab": inference(ours, batch), "hf_peft": inference(theirs, batch)}
         report["hf_inference"] = relative(interleaved(pair, settings.rounds, settings.warmup), "hf_peft")
-    ids = batch[0]
-    report["meta"] = {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-                      "settings": dataclasses.asdict(settings) | {"tokens_per_example": ids.shape[1]},
-                      "model_parameters": sum(p.numel() for p in make().parameters()),
-                      "versions": versions(), "machine": machine()}  # machine() records torch threads
+    report["meta"] = report_meta(settings, batch[0].shape[1], sum(p.numel() for p in make().parameters()))
     return report
+
+
+def report_meta(settings: Settings, tokens_per_example: int, model_parameters: int) -> dict:
+    """Where a report's numbers come from: when, with which settings, on which checkpoint
+    (``runner.checkpoint_id``) and commit (``git rev-parse HEAD``, "unknown" outside a git
+    checkout), with which versions and on which machine (its torch threads included)."""
+    from .experiments.api import git_commit, machine, versions
+    from .experiments.runner import checkpoint_id
+    return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "settings": dataclasses.asdict(settings) | {"tokens_per_example": tokens_per_example},
+            "model_parameters": model_parameters, "checkpoint": checkpoint_id(),
+            "git_commit": git_commit() or "unknown", "versions": versions(), "machine": machine()}
 
 
 # ----------------------------------------------------------------------------- fit's fixed cost

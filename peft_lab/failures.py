@@ -9,7 +9,9 @@ chosen on validation, with the same short recipe.
 
 Live runs use ``LIVE`` (a few seconds each): short sequences, a small batch, and the first
 ``eval_size`` validation reviews (no test split, no metering), so their accuracies carry a large
-sampling error and only gross differences count.
+sampling error and only gross differences count. The same failures at the full recipe, on every
+review and two seeds, are committed by the ``failures`` sweep (``results/failures.json``);
+``from_results`` reads one of them beside its healthy counterpart.
 """
 from __future__ import annotations
 
@@ -183,6 +185,46 @@ def rank_too_small(results: dict, n_test: int, variant: str = "alpha=16") -> Rep
                                                       "smallest_vs_best": choice["comparisons"][smallest]})
 
 
-__all__ = ["LIVE", "Reproduction", "adapter_bytes", "b_not_zero", "base_not_frozen", "healthy", "lm_loss",
-           "lora_config", "lr_too_high", "nonzero_B", "prefix_without_reparameterisation", "rank_too_small",
-           "too_few_steps", "train"]
+# the modes the failures sweep commits (its runs' ``variant``), each beside "fail_healthy" of its method
+COMMITTED_MODES = ("fail_lr_high", "fail_few_steps", "fail_b_nonzero", "fail_not_frozen", "fail_prefix_direct")
+
+
+def from_results(results: dict, mode: str) -> Reproduction:
+    """One failure mode as the ``failures`` sweep committed it (``results/failures.json``): the
+    failing runs and the healthy runs of the same method (its row of the methods sweep at the rate
+    chosen on validation), full recipe, every seed. ``symptom`` holds {"label", "failing",
+    "healthy"}, each side with its runs (seed, status, lr, steps, val/test accuracy, first and last
+    training loss, trainable parameters, adapter bytes) and the mean accuracies of the finished ones."""
+    if mode not in COMMITTED_MODES:
+        raise ValueError(f"mode={mode!r} is not a committed failure; committed: {COMMITTED_MODES}")
+    final = [r for r in results["runs"] if r.get("stage", "final") == "final"]
+    failing = [r for r in final if r.get("variant") == mode]
+    if not failing:
+        present = sorted({r.get("variant") for r in final})
+        raise ValueError(f"mode={mode!r} has no runs in these results; variants present: {present}")
+    label = failing[0]["label"]
+    healthy_runs = [r for r in final if r.get("variant") == "fail_healthy" and r["label"] == label]
+    return Reproduction(mode, None, [], {"label": label, "failing": _committed(failing),
+                                         "healthy": _committed(healthy_runs)})
+
+
+def _committed(runs: list[dict]) -> dict:
+    rows = []
+    for r in sorted(runs, key=lambda r: r["seed"]):
+        metrics, details = r.get("metrics") or {}, r.get("details") or {}
+        curve = details.get("loss_curve") or []
+        rows.append({"seed": r["seed"], "status": r["status"], "lr": r["lr"], "steps": r["steps"],
+                     "val_accuracy": metrics.get("val_accuracy"), "test_accuracy": metrics.get("test_accuracy"),
+                     "loss_first": details.get("initial_loss"), "loss_last": curve[-1][1] if curve else None,
+                     "trainable_params": metrics.get("trainable_params"),
+                     "adapter_bytes": metrics.get("adapter_bytes")})
+    out = {"runs": rows}
+    for metric in ("val_accuracy", "test_accuracy"):
+        values = [row[metric] for row in rows if row[metric] is not None]
+        out[metric] = sum(values) / len(values) if values else None
+    return out
+
+
+__all__ = ["COMMITTED_MODES", "LIVE", "Reproduction", "adapter_bytes", "b_not_zero", "base_not_frozen",
+           "from_results", "healthy", "lm_loss", "lora_config", "lr_too_high", "nonzero_B",
+           "prefix_without_reparameterisation", "rank_too_small", "too_few_steps", "train"]

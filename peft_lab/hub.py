@@ -37,12 +37,14 @@ def read_card(name: str = CHECKPOINT, directory: Path | None = None) -> dict:
 
 def load_pretrained(head: str = "cls", num_labels: int = 2, *, dropout: float | None = None,
                     causal: bool | None = None, name: str = CHECKPOINT,
-                    directory: Path | None = None) -> TinyTransformer:
+                    directory: Path | None = None, attention_dropout: float | None = None) -> TinyTransformer:
     """The pretrained TinyTransformer with a fresh task head (``"cls"``, ``"token"``) or its LM head.
 
     The new head is randomly initialised from torch's global RNG: call ``pl.set_seed`` first
     for a repeatable run. ``causal`` defaults to the attention the checkpoint recommends for
-    the head (the one it was pretrained with).
+    the head (the one it was pretrained with). ``dropout`` (residual and embedding) and
+    ``attention_dropout`` (on the attention probabilities) override the card's values; None
+    keeps the card's, or the ``ModelConfig`` default where the card has none.
     """
     if head not in HEADS:
         raise ValueError(f"head={head!r} is not one of {HEADS}")
@@ -50,10 +52,8 @@ def load_pretrained(head: str = "cls", num_labels: int = 2, *, dropout: float | 
         raise ValueError(f"num_labels={num_labels!r} must be an integer >= 2 for head={head!r}")
     weights, _ = checkpoint_paths(name, directory)
     meta = read_card(name, directory)
-    cfg = ModelConfig(**meta["model"])
-    if dropout is not None:
-        cfg.dropout = dropout
-        cfg.__post_init__()
+    overrides = {k: v for k, v in (("dropout", dropout), ("attention_dropout", attention_dropout)) if v is not None}
+    cfg = ModelConfig(**{**meta["model"], **overrides})
     model = TinyTransformer(cfg)
     model.load_state_dict(load_file(str(weights)), strict=True)
     model.vocab = Vocab.from_dict(meta["vocab"])

@@ -28,7 +28,8 @@ class ModelConfig:
     n_heads: int = 4         # head size d_model / n_heads = 32
     d_ff: int = 512          # FFN hidden size, the usual 4 x d_model
     max_len: int = 256       # context window, virtual tokens included
-    dropout: float = 0.1
+    dropout: float = 0.1     # on the embeddings and on each sublayer's output before the residual add
+    attention_dropout: float = 0.1  # on the attention probabilities softmax(QK^T / sqrt(d_h)), training only
     head: str = "lm"         # "lm" next-character logits, "cls" one label per text, "token" per character
     num_labels: int = 2      # classes of the cls/token head (ignored by "lm")
     causal: bool = True      # causal (left-to-right) attention; False = bidirectional
@@ -41,8 +42,10 @@ class ModelConfig:
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads={self.n_heads} must divide d_model={self.d_model} "
                              f"(allowed: {[h for h in range(1, self.d_model + 1) if self.d_model % h == 0]})")
-        if not 0.0 <= self.dropout < 1.0:
-            raise ValueError(f"dropout={self.dropout!r} must be in [0, 1)")
+        for name in ("dropout", "attention_dropout"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
+                raise ValueError(f"{name}={value!r} must be in [0, 1)")
         if self.head not in HEADS:
             raise ValueError(f"head={self.head!r} is not one of {HEADS}")
 
@@ -63,6 +66,13 @@ class VirtualTokens(NamedTuple):
 
 
 class Attention(nn.Module):
+    """Multi-head attention softmax(QK^T / sqrt(d_h) + mask) V, with optional prefix keys/values.
+
+    ``cfg.attention_dropout`` drops attention probabilities in training mode. On a CPU that
+    dropout makes ``scaled_dot_product_attention`` fall back from its fused kernel to the unfused
+    (math) one, so a training step is markedly slower with it than without (``python -m peft_lab.bench --attention``).
+    """
+
     def __init__(self, cfg: ModelConfig):
         super().__init__()
         self.n_heads = cfg.n_heads
@@ -70,7 +80,7 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.v_proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.o_proj = nn.Linear(cfg.d_model, cfg.d_model)
-        self.dropout = cfg.dropout
+        self.dropout = cfg.attention_dropout
 
     def forward(self, x, mask, prefix=None):
         B, T, C = x.shape

@@ -239,7 +239,7 @@ def test_an_existing_result_is_not_overwritten_without_asking(fake_sweep, tmp_pa
 
 
 def test_unknown_names_list_the_known_sweeps(tmp_path):
-    with pytest.raises(ValueError, match="known sweeps: repro, methods"):
+    with pytest.raises(ValueError, match="known sweeps: attention_dropout, repro, methods"):
         api.load_results("method")
     with pytest.raises(SystemExit):
         cli.parse_args(["method"])
@@ -351,5 +351,37 @@ def test_all_runs_every_sweep_but_the_baselines_methods_first():
     from peft_lab.experiments.__main__ import parse_args
     names = parse_args(["all"]).names
     assert "baselines" not in names and set(names) == set(sweeps.SWEEPS) - {"baselines"}
-    assert names.index("methods") < min(names.index(n) for n in names if n not in ("repro", "methods"))
+    assert names[0] == "attention_dropout"   # chooses the attention dropout every later sweep uses
+    assert names.index("methods") < min(names.index(n) for n in names if n not in ("attention_dropout", "repro",
+                                                                                   "methods"))
     assert parse_args(["all", "baselines"]).names == [*names, "baselines"]
+
+
+def finished_grid(scores: dict[float, float | None]):
+    """lr_search specs of one grid and a done-dict giving each rate its validation accuracy
+    (None: diverged)."""
+    specs = [Spec(label="prefix_tuning", method="prefix_tuning", lr=lr, seed=0, steps=5, stage="lr_search")
+             for lr in scores]
+    done = {s.key(): {"status": "ok" if scores[s.lr] is not None else "diverged",
+                      "metrics": {} if scores[s.lr] is None else {"val_accuracy": scores[s.lr]}} for s in specs}
+    return specs, done
+
+
+def test_a_rate_tied_with_the_best_on_the_edge_grows_the_grid_too():
+    """Prefix tuning's case: 3e-3 is chosen (first of equals) but 1e-2, on the edge, scores the same."""
+    from peft_lab.experiments.runner import edge_extensions
+    specs, done = finished_grid({1e-3: 0.70, 3e-3: 0.80, 1e-2: 0.80})
+    assert best_on_validation([(s.lr, done[s.key()]) for s in specs], "val_accuracy") == 3e-3
+    grown = {}
+    (more,) = edge_extensions(specs, done, grown)
+    assert more.lr == pytest.approx(3e-2) and more.stage == "lr_search" and grown == {specs[0].search_group: 1}
+    specs, done = finished_grid({1e-3: 0.80, 3e-3: 0.80, 1e-2: 0.70})        # tied on the low edge
+    assert [s.lr for s in edge_extensions(specs, done, {})] == [pytest.approx(3e-4)]
+    specs, done = finished_grid({1e-3: 0.80, 3e-3: 0.70, 1e-2: 0.80})        # a tie on both edges: both grow
+    assert sorted(s.lr for s in edge_extensions(specs, done, {})) == [pytest.approx(3e-4), pytest.approx(3e-2)]
+    specs, done = finished_grid({1e-3: 0.70, 3e-3: 0.80, 1e-2: 0.80, 3e-2: 0.70})  # tied inside: no growth
+    assert edge_extensions(specs, done, {}) == []
+    specs, done = finished_grid({1e-3: None, 3e-3: None})                     # all diverged: look lower
+    assert [s.lr for s in edge_extensions(specs, done, {})] == [pytest.approx(3e-4)]
+    specs, done = finished_grid({1e-3: 0.80, 3e-3: 0.70, 1e-2: 0.80})
+    assert len(edge_extensions(specs, done, {specs[0].search_group: runner.MAX_EXTENSIONS - 1})) == 1  # capped

@@ -11,19 +11,87 @@ from peft_lab.methods.lora import LoRALinear
 from peft_lab.methods.nf4 import NF4Linear
 from helpers import randomize_, train
 
-# Appendix E of the QLoRA paper (Dettmers et al., 2023) prints the NF4 data type's 16 values.
-PAPER_NF4 = [-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
-             -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725,
-             0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
-             0.7229568362236023, 1.0]
+# The external reference, typed here on purpose: bitsandbytes' published NF4 table,
+# ``get_4bit_type("nf4")`` in bitsandbytes/functional.py,
+# https://github.com/bitsandbytes-foundation/bitsandbytes/blob/01327aa0119fa503ea16322dd72f69f202e4502e/bitsandbytes/functional.py
+# (the same sixteen values as its CUDA kernels' dDequantizeNF4 and Appendix E of the QLoRA paper,
+# Dettmers et al., 2023). Read as float32, the type bitsandbytes stores them in.
+PUBLISHED_NF4 = [-1.0, -0.6961928009986877, -0.5250730514526367, -0.39491748809814453, -0.28444138169288635,
+                 -0.18477343022823334, -0.09105003625154495, 0.0, 0.07958029955625534, 0.16093020141124725,
+                 0.24611230194568634, 0.33791524171829224, 0.44070982933044434, 0.5626170039176941,
+                 0.7229568362236023, 1.0]
 
 
-def test_the_quantile_construction_reproduces_the_papers_levels():
+def test_the_quantile_construction_equals_bitsandbytes_table_bit_for_bit():
     levels = nf4.nf4_levels()
     assert levels.shape == (16,) and levels.dtype == torch.float32
-    torch.testing.assert_close(levels, torch.tensor(PAPER_NF4), atol=1e-6, rtol=0)
+    published = torch.tensor(PUBLISHED_NF4, dtype=torch.float32)
+    assert torch.equal(levels, published), (levels - published).abs().max()
+    assert torch.equal(nf4.NF4, published)
     assert (levels.diff() > 0).all()
     assert (levels == 0).sum() == 1 and (levels < 0).sum() == 7 and (levels > 0).sum() == 8  # exact zero
+
+
+def test_the_exact_offset_would_miss_the_table():
+    """Why the recipe matters: the offset written as the exact fraction, or a float64 grid, moves levels."""
+    published = torch.tensor(PUBLISHED_NF4, dtype=torch.float32)
+    exact = 1 - 0.5 * (1 / 32 + 1 / 30)
+    q = torch.special.ndtri
+    pos = q(torch.linspace(exact, 0.5, 9, dtype=torch.float64)[:-1])
+    neg = -q(torch.linspace(exact, 0.5, 8, dtype=torch.float64)[:-1])
+    levels = torch.cat([neg, torch.zeros(1, dtype=torch.float64), pos]).sort().values
+    assert not torch.equal((levels / levels.max()).float(), published)
+    assert abs(nf4.NF4_OFFSET - exact) < 1e-7
+
+
+def test_decision_boundaries_are_the_correctly_rounded_midpoints():
+    levels = nf4.NF4.double()
+    assert torch.equal(nf4._MIDPOINTS, ((levels[1:] + levels[:-1]) / 2).float())
+
+
+def boundary_probes() -> torch.Tensor:
+    """Every level, every midpoint, and the float32 neighbours on either side of both."""
+    points = torch.cat([nf4.NF4, nf4._MIDPOINTS]).clamp(-1, 1)
+    up = torch.nextafter(points, torch.tensor(2.0))
+    down = torch.nextafter(points, torch.tensor(-2.0))
+    return torch.cat([points, up, down]).clamp(-1, 1)
+
+
+def test_quantise_then_dequantise_is_nearest_level_rounding():
+    torch.manual_seed(0)
+    probes = boundary_probes()
+    w = torch.cat([torch.randn(64 * 40), probes, torch.ones(-probes.numel() % 64)])  # probes: absmax 1
+    packed, absmax = nf4.quantize_nf4(w)
+    codes = nf4.unpack_4bit(packed)
+    normed = w.view(-1, 64) * (1 / absmax)[:, None]                       # what the codes encode
+    x = normed.reshape(-1, 1).double()
+    # the decision rule of bitsandbytes' kernel: the code is the number of midpoints t with x > t
+    assert torch.equal(codes, (x > nf4._MIDPOINTS.double()).sum(dim=1))
+    # which is nearest-level rounding (ties to the lower level) except at a float32-rounded midpoint
+    distance = (x - nf4.NF4.double()).abs()                                # exact for float32 inputs
+    nearest = distance.argmin(dim=1)
+    at_a_midpoint = torch.isin(normed.reshape(-1), nf4._MIDPOINTS)
+    assert torch.equal(codes[~at_a_midpoint], nearest[~at_a_midpoint])
+    assert (distance[at_a_midpoint, codes[at_a_midpoint]] - distance.min(dim=1).values[at_a_midpoint]).max() < 1e-7
+    # dequantised values are exactly level × absmax in float32
+    w_hat = nf4.dequantize_nf4(packed, absmax, w.shape)
+    assert torch.equal(w_hat, (nf4.NF4[codes].view(-1, 64) * absmax[:, None]).reshape(-1))
+
+
+def test_codes_and_values_equal_bitsandbytes_live():
+    """Only where bitsandbytes is installed (it is not a dependency): codes and values bit for bit."""
+    bnb_functional = pytest.importorskip("bitsandbytes.functional")
+    torch.manual_seed(0)
+    w = torch.randn(128, 64)
+    try:
+        packed_bnb, state = bnb_functional.quantize_4bit(w, blocksize=64, quant_type="nf4")
+    except (NotImplementedError, RuntimeError) as err:  # builds without a CPU 4-bit kernel
+        pytest.skip(f"bitsandbytes cannot quantise on this device: {err}")
+    assert torch.equal(state.code.cpu().float(), nf4.NF4)
+    packed, absmax = nf4.quantize_nf4(w)
+    assert torch.equal(packed, packed_bnb.reshape(-1).cpu()) and torch.equal(absmax, state.absmax.cpu())
+    w_bnb = bnb_functional.dequantize_4bit(packed_bnb, state)
+    assert torch.equal(nf4.dequantize_nf4(packed, absmax, w.shape), w_bnb.cpu())
 
 
 def test_pack_and_unpack_two_codes_per_byte():

@@ -4,8 +4,9 @@
     python -m peft_lab.experiments all --plan       # how many runs, and roughly how long
     python -m peft_lab.experiments lora_rank --quick
 
-Sweeps (``SWEEPS``): ``repro``, ``methods``, ``baselines``, ``lora_rank``, ``adapter_bottleneck``,
-``prefix_length``, ``train_size``, ``delta_w``, ``segmentation``, ``dylora_ranks``. The recipe (STEPS, BATCH,
+Sweeps (``SWEEPS``): ``attention_dropout``, ``repro``, ``methods``, ``baselines``, ``lora_rank``,
+``adapter_bottleneck``, ``prefix_length``, ``train_size``, ``delta_w``, ``segmentation``, ``dylora_ranks``,
+``loraplus_ratio``, ``failures``. The recipe (STEPS, BATCH,
 MAX_LEN, seeds) is at the top of ``sweeps.py``. Modules: ``runner`` (specs, resumable loop),
 ``execute`` (what one run computes), ``sweeps`` (the grids), ``analysis`` (summaries),
 ``spectra`` (ΔW and subspace math), ``tfidf`` (classical baseline), ``api`` (this API).

@@ -105,7 +105,8 @@ def plan(name: str, quick: bool = False, out: Path | None = None, directory: Pat
     seconds = sum(estimate_seconds(s) for s in todo.values())
     stages = {stage: sum(s.stage == stage for s in specs) for stage in ("lr_search", "final")}
     return {"sweep": name, "runs": len(specs), "stages": stages, "to_compute": len(todo),
-            "in_journal": len(done), "estimated_seconds": round(seconds), "lr_source": ctx.lr_source}
+            "in_journal": len(done), "estimated_seconds": round(seconds), "lr_source": ctx.lr_source,
+            "attention_dropout_source": ctx.attention_dropout_source}
 
 
 def format_plan(p: dict) -> str:
@@ -115,7 +116,7 @@ def format_plan(p: dict) -> str:
     grow = (f" (+ up to {MAX_EXTENSIONS} rates per grid whose best is on its edge)"
             if p["stages"]["lr_search"] else "")
     return (f"{p['sweep']}: {p['runs']} runs ({stages}), {p['to_compute']} to compute{journal}{grow}; "
-            f"about {minutes:.1f} min on the reference machine")
+            f"about {minutes:.1f} min on the reference machine; attention dropout: {p['attention_dropout_source']}")
 
 
 def run_sweep(name: str, quick: bool = True, progress: bool = True, out=None, overwrite: bool = False,
@@ -198,7 +199,9 @@ def meta(name: str, quick: bool, ctx: sweeps.Context, duration: float, runs: lis
             "versions": versions(), "machine": machine(jobs), "git_commit": git_commit(),
             "checkpoint": checkpoint_id(), "architecture": architecture_id(), "checkpoint_card": _card(),
             "data": {task: data_id(task) for task in sorted({r["task"] for r in runs})},
-            "recipe": sweeps.recipe(quick), "lr_source": ctx.lr_source, "runs": len(runs)}
+            "recipe": sweeps.recipe(quick), "lr_source": ctx.lr_source,
+            "attention_dropout": ctx.attention_dropout, "attention_dropout_source": ctx.attention_dropout_source,
+            "runs": len(runs)}
 
 
 def versions() -> dict:

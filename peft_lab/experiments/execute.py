@@ -36,7 +36,8 @@ OPTIMIZERS = {"loraplus": loraplus_optimizer}
 def scratch_model(head: str, num_labels: int, **shape) -> TinyTransformer:
     """The checkpoint's architecture and vocabulary with random weights, and the attention mode
     ``load_pretrained`` uses for this head, so pretrained vs scratch differ only in the weights.
-    ``shape`` overrides ``ModelConfig`` fields (e.g. ``d_model=512, d_ff=2048`` for a wider twin)."""
+    ``shape`` overrides ``ModelConfig`` fields (e.g. ``d_model=512, d_ff=2048`` for a wider twin,
+    or ``attention_dropout=0.0``)."""
     meta = hub.read_card()
     causal = meta.get("attention", {}).get(head, meta["model"]["causal"])
     model = TinyTransformer(ModelConfig(**{**meta["model"], "head": head, "num_labels": num_labels,
@@ -48,13 +49,32 @@ def scratch_model(head: str, num_labels: int, **shape) -> TinyTransformer:
 def build_model(spec: Spec) -> nn.Module:
     task = get_task(spec.task)
     set_seed(spec.seed)  # the new head and the method's own random init repeat with the seed
+    overrides = {} if spec.attention_dropout is None else {"attention_dropout": spec.attention_dropout}
     if spec.init == "pretrained":
-        model = hub.load_pretrained(task.head, task.num_labels)
+        model = hub.load_pretrained(task.head, task.num_labels, **overrides)
     elif spec.init == "scratch":
-        model = scratch_model(task.head, task.num_labels)
+        model = scratch_model(task.head, task.num_labels, **overrides)
     else:
         raise ValueError(f"init={spec.init!r} must be 'pretrained' or 'scratch'")
-    return methods.apply(model, methods.config_from_dict(spec.method, spec.config))
+    return break_on_purpose(methods.apply(model, methods.config_from_dict(spec.method, spec.config)), spec.extra)
+
+
+FAILURES = ("fail_b_nonzero", "fail_not_frozen")
+
+
+def break_on_purpose(model: nn.Module, extra: dict) -> nn.Module:
+    """The failures sweep's deliberate mistakes, made after ``apply`` as a user would make them:
+    ``extra["failure"]`` "fail_b_nonzero" draws every LoRA B from N(0, extra["std"]^2);
+    "fail_not_frozen" makes every parameter trainable again. Without it: the model as built."""
+    failure = extra.get("failure")
+    if failure is None:
+        return model
+    if failure == "fail_b_nonzero":
+        from ..failures import nonzero_B
+        return nonzero_B(model, extra["std"])
+    if failure == "fail_not_frozen":
+        return model.requires_grad_(True)
+    raise ValueError(f"extra['failure']={failure!r} is not one of {FAILURES}")
 
 
 def optimizer_from(options: dict | None):

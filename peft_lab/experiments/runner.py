@@ -6,9 +6,9 @@ stopped and never recomputes what finished. Two specs with the same key (everyth
 determines the numbers: method, config, seed, lr, recipe, checkpoint) are computed once -- the
 seed-0 "final" run of a method *is* its seed-0 learning-rate-search run at the chosen rate.
 A final spec may leave ``lr=SEARCH``: it is resolved from the finished ``lr_search`` runs of
-the same label, by the validation metric only. A grid whose best rate sits on its edge first
-gains the next rate beyond that edge (up to ``MAX_EXTENSIONS`` times), so no rate is chosen
-only because the grid stopped there.
+the same label, by the validation metric only. A grid whose best rate (or one tied with it)
+sits on its edge first gains the next rate beyond that edge (up to ``MAX_EXTENSIONS`` times),
+so no rate is chosen only because the grid stopped there.
 """
 from __future__ import annotations
 
@@ -52,6 +52,7 @@ class Spec:
     optimizer: dict | None = None     # e.g. {"name": "loraplus", "ratio": 16}
     kind: str = "train"               # "train", "tfidf", "delta_w" (full FT + ΔW spectra), "subspace"
     extra: dict = field(default_factory=dict)   # kind-specific settings, e.g. {"ranks": [8, 64]}
+    attention_dropout: float | None = None      # dropout on the attention probabilities; None = the model's default
     stage: str = "final"              # "lr_search" or "final"
     variant: str = ""                 # the series within a sweep, e.g. "alpha=16" vs "alpha=2r"
 
@@ -75,6 +76,9 @@ class Spec:
             d["checkpoint"] = checkpoint_id()
         elif self.kind != "tfidf":  # random init takes only shape and vocabulary from the checkpoint
             d["architecture"] = architecture_id()
+        if self.attention_dropout is None and self.kind != "tfidf":
+            # the value the model will use, so that a new default invalidates the runs made with the old
+            d["attention_dropout"] = model_dropouts()["attention_dropout"]
         d["data"] = data_id(self.task)  # other splits (e.g. after removing a leak) are other runs
         return json.dumps(d, sort_keys=True, ensure_ascii=False)
 
@@ -93,6 +97,8 @@ class Spec:
     def from_record(cls, record: dict) -> Spec:
         """The spec a run record came from (e.g. to re-run a committed result)."""
         names = [f.name for f in dataclasses.fields(cls)]
+        if "attention_dropout" not in record:  # written before it was a field: attention used `dropout`
+            record = {**record, "attention_dropout": model_dropouts()["dropout"]}
         missing = [n for n in names if n not in record]
         if missing:
             raise ValueError(f"the run record lacks {missing}: it was written by another version of "
@@ -108,6 +114,16 @@ def checkpoint_id() -> str:
     if not weights.exists():
         return "none"
     return hashlib.sha256(weights.read_bytes()).hexdigest()[:12]
+
+
+@functools.lru_cache(maxsize=1)
+def model_dropouts() -> dict[str, float]:
+    """``dropout`` and ``attention_dropout`` of a model built from the checkpoint's card when a
+    spec does not set them (the ``ModelConfig`` defaults where the card has none)."""
+    from ..hub import checkpoint_paths, read_card
+    from ..model import ModelConfig
+    card = read_card()["model"] if checkpoint_paths()[1].exists() else {}
+    return {name: card.get(name, getattr(ModelConfig, name)) for name in ("dropout", "attention_dropout")}
 
 
 @functools.lru_cache(maxsize=1)
@@ -229,9 +245,11 @@ def one_three(x: float) -> float:
 
 
 def edge_extensions(specs: list[Spec], done: dict[str, dict], grown: dict[tuple, int]) -> list[Spec]:
-    """One more lr_search spec for every finished grid whose best rate (or, if all diverged, whose
-    lowest) is on an edge: the next rate beyond it, one grid step further, on the 1-3 series
-    (1e-3 -> 3e-4, 3e-2 -> 1e-1). ``grown`` counts what each group gained (and is updated)."""
+    """One more lr_search spec beyond each edge of a finished grid that holds a best rate -- the
+    chosen one or any rate scoring equal to it (a tie at the edge says as little about the rates
+    beyond it as a win there) -- or, if every rate diverged, beyond its lowest: the next rate, one
+    grid step further, on the 1-3 series (1e-3 -> 3e-4, 3e-2 -> 1e-1). ``grown`` counts what each
+    group gained (and is updated)."""
     groups: dict[tuple, list[Spec]] = {}
     for s in specs:
         if s.stage == "lr_search":
@@ -244,21 +262,24 @@ def edge_extensions(specs: list[Spec], done: dict[str, dict], grown: dict[tuple,
         lrs = sorted(by_lr)
         if len(lrs) < 2:
             continue
-        try:
-            scored = [(lr, done[by_lr[lr].key()]) for lr in lrs]
-            best = best_on_validation(scored, SELECTION_METRIC[group[0].task])
-        except RuntimeError:  # every rate diverged: look lower
-            best = lrs[0]
         step = (lrs[-1] / lrs[0]) ** (1 / (len(lrs) - 1))   # the grid's mean ratio
-        if best == lrs[0]:
-            lr = lrs[0] / step
-        elif best == lrs[-1]:
-            lr = lrs[-1] * step
-        else:
-            continue
-        more.append(dataclasses.replace(by_lr[best], lr=one_three(lr)))
-        grown[name] = grown.get(name, 0) + 1
+        best = best_rates(lrs, by_lr, done)
+        for edge, beyond in ((lrs[0], lrs[0] / step), (lrs[-1], lrs[-1] * step)):
+            if edge in best and grown.get(name, 0) < MAX_EXTENSIONS:
+                more.append(dataclasses.replace(by_lr[edge], lr=one_three(beyond)))
+                grown[name] = grown.get(name, 0) + 1
     return more
+
+
+def best_rates(lrs: list[float], by_lr: dict[float, Spec], done: dict[str, dict]) -> list[float]:
+    """Every rate of a finished grid whose validation score equals the best (the lowest if all diverged)."""
+    metric = SELECTION_METRIC[by_lr[lrs[0]].task]
+    scores = {lr: done[by_lr[lr].key()]["metrics"].get(metric) for lr in lrs}
+    try:
+        best = best_on_validation([(lr, done[by_lr[lr].key()]) for lr in lrs], metric)
+    except RuntimeError:  # every rate diverged: look lower
+        return [lrs[0]]
+    return [lr for lr in lrs if scores[lr] == scores[best]]
 
 
 # ----------------------------------------------------------------------------- the loop

@@ -25,7 +25,7 @@ BATCH = 32             # examples per step
 MAX_LEN = 64           # characters per example incl. [BOS]; 63 % of reviews fit whole
 SEEDS = (0, 1, 2)      # methods, baselines
 FEW_SEEDS = (0, 1)     # the slider sweeps: rank x scaling, bottleneck, prefix length, training-set size
-TASK2_SEEDS = (0,)     # the second task (segmentation): every method once, to stay in budget
+TASK2_SEEDS = SEEDS    # the second task (segmentation): 3 seeds so its spread is known (57 runs, ~37 min)
 # The baselines (pretrained vs random init) get a longer budget: whole reviews and ~3 epochs, so
 # "does pretraining pay" is asked of models that have converged, not of a third of an epoch.
 BASELINE = dict(steps=1300, max_len=256)
@@ -45,6 +45,11 @@ PROMPT_LENGTHS = (1, 4, 16, 64)
 TRAIN_SIZES = (100, 300, 1000, 3000, None)   # None = the whole training split
 LOW_DATA = 1000                              # the baselines' low-data split
 LORA_BESIDE_DYLORA = (1, 2, 4, 8)            # LoRA trained separately at these ranks, beside DyLoRA
+LORAPLUS_RATIOS = (1, 2, 4, 8, 16, 32)       # lr_B / lr_A; 1 is plain LoRA, 16 the paper's default
+FAILURE_LR_FACTOR = 10                       # "learning rate too high": 10x the rate chosen on validation
+FAILURE_STEPS = 15                           # "too few steps": a tenth of STEPS
+FAILURE_B_STD = 0.3                          # "B initialised non-zero": B ~ N(0, 0.3^2)
+ATTENTION_DROPOUTS = (0.0, 0.1)              # 0.1: every run before issue 15; 0.0: a faster step
 PROMPT_INIT = {"sentiment": "这条评论的情感是", "segmentation": "把这句话切分成词语"}
 
 
@@ -136,15 +141,49 @@ def tuned_lrs(results_dir) -> tuple[dict[str, float], str]:
     return chosen, "chosen on validation by the methods sweep (results/methods.json)"
 
 
+def tuned_attention_dropout(results_dir) -> tuple[float | None, str]:
+    """The attention dropout the ``attention_dropout`` sweep chose on validation, and where it came from.
+
+    The value whose runs (full FT and LoRA, every seed) have the larger mean validation accuracy;
+    an equal mean goes to 0.0, the faster step. Without ``results/attention_dropout.json`` for
+    this checkpoint: None, the model's default.
+    """
+    path = results_dir / "attention_dropout.json"
+    if not path.exists():
+        return None, ("the model's default: no results/attention_dropout.json yet, run the attention_dropout "
+                      "sweep first")
+    results = json.loads(path.read_text(encoding="utf-8"))
+    if results["meta"].get("checkpoint") != checkpoint_id():
+        return None, "the model's default: results/attention_dropout.json is from another checkpoint"
+    scores: dict[float, list[float]] = {}
+    for r in results["runs"]:
+        if r["stage"] == "final" and r["metrics"].get("val_accuracy") is not None:
+            scores.setdefault(r["attention_dropout"], []).append(r["metrics"]["val_accuracy"])
+    if not scores:
+        raise ValueError(f"{path} holds no finished final run with a val_accuracy: re-run its sweep")
+    means = {p: sum(v) / len(v) for p, v in scores.items()}
+    chosen = max(sorted(means), key=means.get)   # max keeps the first (smallest) of equal means
+    summary = ", ".join(f"{p:g}: {means[p]:.4f}" for p in sorted(means))
+    return chosen, (f"{chosen:g}, chosen on validation by the attention_dropout sweep "
+                    f"(results/attention_dropout.json; mean val_accuracy {summary})")
+
+
 class Context:
-    """What building a sweep may consult: quick or not, and the tuned learning rates."""
+    """What building a sweep may consult: quick or not, the tuned learning rates and the tuned
+    attention dropout that every sweep after ``attention_dropout`` trains with."""
 
     def __init__(self, quick: bool, results_dir):
         self.quick = quick
         self.lrs, self.lr_source = ({}, "default (quick run)") if quick else tuned_lrs(results_dir)
+        self.attention_dropout, self.attention_dropout_source = (
+            (None, "the model's default (quick run)") if quick else tuned_attention_dropout(results_dir))
 
     def lr(self, m: Method) -> float:
         return self.lrs.get(m.label, m.default_lr)
+
+    def spec(self, m: Method, config: pl.methods.PeftConfig | None = None, **fields) -> Spec:
+        """``spec`` with this context's recipe (quick or not) and attention dropout."""
+        return spec(m, self.quick, config, **{"attention_dropout": self.attention_dropout, **fields})
 
     def seeds(self, seeds: tuple[int, ...]) -> tuple[int, ...]:
         return seeds[:1] if self.quick else seeds
@@ -155,14 +194,22 @@ class Context:
 
 # ----------------------------------------------------------------------------- the sweeps
 
+def attention_dropout_sweep(ctx: Context) -> list[Spec]:
+    """Full FT and LoRA (the method table's rows) with dropout on the attention probabilities at
+    each of ATTENTION_DROPOUTS, SEEDS, at each grid's middle rate (the methods sweep has not
+    chosen any yet); later sweeps train at the value with the better mean validation accuracy."""
+    return [spec(m, ctx.quick, attention_dropout=p, variant=f"attention_dropout={p:g}", seed=s, lr=m.default_lr)
+            for m in (method("full"), method("lora")) for p in ATTENTION_DROPOUTS for s in ctx.seeds(SEEDS)]
+
+
 def methods_sweep(ctx: Context) -> list[Spec]:
     """Every method: lr chosen on validation (seed 0; a grid whose best rate is on its edge grows
     past it), then SEEDS at that rate (seed 0 reused)."""
     table = method_table()
     if ctx.quick:
-        return [spec(m, True, seed=0, lr=m.default_lr) for m in table if m.label in ("full", "lora", "prompt_tuning")]
-    search = [spec(m, False, seed=0, lr=lr, stage="lr_search") for m in table for lr in m.lr_grid]
-    return search + [spec(m, False, seed=s, lr=SEARCH) for m in table for s in SEEDS]
+        return [ctx.spec(m, seed=0, lr=m.default_lr) for m in table if m.label in ("full", "lora", "prompt_tuning")]
+    search = [ctx.spec(m, seed=0, lr=lr, stage="lr_search") for m in table for lr in m.lr_grid]
+    return search + [ctx.spec(m, seed=s, lr=SEARCH) for m in table for s in SEEDS]
 
 
 def segmentation_sweep(ctx: Context) -> list[Spec]:
@@ -170,7 +217,7 @@ def segmentation_sweep(ctx: Context) -> list[Spec]:
     table = method_table("segmentation")
     if ctx.quick:
         table = [m for m in table if m.label in ("full", "lora")]
-    return [spec(m, ctx.quick, seed=s, lr=ctx.lr(m), task="segmentation", measure=False)
+    return [ctx.spec(m, seed=s, lr=ctx.lr(m), task="segmentation", measure=False)
             for m in table for s in ctx.seeds(TASK2_SEEDS)]
 
 
@@ -183,7 +230,7 @@ def baselines_sweep(ctx: Context) -> list[Spec]:
     uses it on both splits; head only uses the rate the methods sweep chose."""
     if ctx.quick:
         full = method("full")
-        specs = [spec(full, True, seed=0, lr=full.default_lr, init=init, train_size=QUICK["train_size"])
+        specs = [ctx.spec(full, seed=0, lr=full.default_lr, init=init, train_size=QUICK["train_size"])
                  for init in ("pretrained", "scratch")]
         sizes = (QUICK["train_size"],)
     else:
@@ -192,9 +239,9 @@ def baselines_sweep(ctx: Context) -> list[Spec]:
         full, head = method("full"), method("head_only")
         specs = []
         for init, grid in BASELINE_LR_GRID.items():
-            specs += [spec(full, False, seed=0, lr=lr, init=init, stage="lr_search", measure=False, **BASELINE)
+            specs += [ctx.spec(full, seed=0, lr=lr, init=init, stage="lr_search", measure=False, **BASELINE)
                       for lr in grid]
-            specs += [spec(m, False, seed=s, lr=SEARCH if m is full else ctx.lr(head), init=init,
+            specs += [ctx.spec(m, seed=s, lr=SEARCH if m is full else ctx.lr(head), init=init,
                            train_size=n, measure=False, **budget[n])
                       for m in (full, head) for n in sizes for s in SEEDS]
     tfidf = {"analyzer": "char", "ngram_range": [1, 3], "sublinear_tf": True, "C_grid": [0.3, 1.0, 3.0, 10.0]}
@@ -213,7 +260,7 @@ def lora_rank_sweep(ctx: Context) -> list[Spec]:
         rules = {"alpha=16": rules["alpha=16"]}
     m = method("lora")
     ranks = {name: ctx.points(RANKS if name == "alpha=16" else RULE_RANKS, (2, 8, 32)) for name in rules}
-    return [spec(m, ctx.quick, config=pl.LoRAConfig(r=r, target_modules="all-linear", **rule(r)),
+    return [ctx.spec(m, config=pl.LoRAConfig(r=r, target_modules="all-linear", **rule(r)),
                  label="rslora" if name == "rslora" else "lora", variant=name, seed=s, lr=ctx.lr(m))
             for name, rule in rules.items() for r in ranks[name] for s in ctx.seeds(FEW_SEEDS)]
 
@@ -221,7 +268,7 @@ def lora_rank_sweep(ctx: Context) -> list[Spec]:
 def adapter_bottleneck_sweep(ctx: Context) -> list[Spec]:
     """Houlsby adapters at every bottleneck width m."""
     m = method("adapter_houlsby")
-    return [spec(m, ctx.quick, config=pl.AdapterConfig(bottleneck=b, placement="houlsby"), seed=s, lr=ctx.lr(m))
+    return [ctx.spec(m, config=pl.AdapterConfig(bottleneck=b, placement="houlsby"), seed=s, lr=ctx.lr(m))
             for b in ctx.points(BOTTLENECKS, (8, 32, 64)) for s in ctx.seeds(FEW_SEEDS)]
 
 
@@ -233,7 +280,7 @@ def prefix_length_sweep(ctx: Context) -> list[Spec]:
         return pl.PromptTuningConfig(num_virtual_tokens=L, init_text=PROMPT_INIT["sentiment"])
     labels = ("prefix_tuning",) if ctx.quick else ("prefix_tuning", "prompt_tuning")
     lengths = {"prefix_tuning": PREFIX_LENGTHS, "prompt_tuning": PROMPT_LENGTHS}
-    return [spec(method(label), ctx.quick, config=config(label, L), seed=s, lr=ctx.lr(method(label)))
+    return [ctx.spec(method(label), config=config(label, L), seed=s, lr=ctx.lr(method(label)))
             for label in labels for L in ctx.points(lengths[label], (4, 16, 64)) for s in ctx.seeds(FEW_SEEDS)]
 
 
@@ -242,7 +289,7 @@ def train_size_sweep(ctx: Context) -> list[Spec]:
     total = len(pl.data.load_sentiment()["train"])
     sizes = [total if n is None else n for n in ctx.points(TRAIN_SIZES, (100, 1000))]
     labels = ("full", "lora") if ctx.quick else ("full", "lora", "head_only")
-    return [spec(method(label), ctx.quick, train_size=n, seed=s, lr=ctx.lr(method(label)), measure=False)
+    return [ctx.spec(method(label), train_size=n, seed=s, lr=ctx.lr(method(label)), measure=False)
             for label in labels for n in sizes for s in ctx.seeds(FEW_SEEDS)]
 
 
@@ -250,8 +297,8 @@ def delta_w_sweep(ctx: Context) -> list[Spec]:
     """ΔW = W - W0 of full fine-tuning (spectra vs random), and the subspace similarity of the
     A matrices of LoRA trained at r = 8 and r = 64 (alpha = 2r: the same scaling at both ranks)."""
     full, lora = method("full"), method("lora")
-    return [spec(full, ctx.quick, kind="delta_w", seed=0, lr=ctx.lr(full), measure=False),
-            spec(lora, ctx.quick, kind="subspace", seed=0, lr=ctx.lr(lora), measure=False,
+    return [ctx.spec(full, kind="delta_w", seed=0, lr=ctx.lr(full), measure=False),
+            ctx.spec(lora, kind="subspace", seed=0, lr=ctx.lr(lora), measure=False,
                  extra={"ranks": [8, 64], "alpha_over_r": 2})]
 
 
@@ -268,9 +315,40 @@ def dylora_ranks_sweep(ctx: Context) -> list[Spec]:
     dylora, lora = method("dylora"), method("lora")
     ranks = list(range(1, dylora.config.r + 1))
     seeds = ctx.seeds(SEEDS)
-    specs = [spec(dylora, ctx.quick, seed=s, lr=ctx.lr(dylora), extra={"eval_ranks": ranks}) for s in seeds]
-    return specs + [spec(lora, ctx.quick, config=dataclasses.replace(lora.config, r=r), variant="alpha=16", seed=s,
+    specs = [ctx.spec(dylora, seed=s, lr=ctx.lr(dylora), extra={"eval_ranks": ranks}) for s in seeds]
+    return specs + [ctx.spec(lora, config=dataclasses.replace(lora.config, r=r), variant="alpha=16", seed=s,
                          lr=ctx.lr(lora)) for r in ctx.points(LORA_BESIDE_DYLORA, (2, 8)) for s in seeds]
+
+
+def loraplus_ratio_sweep(ctx: Context) -> list[Spec]:
+    """LoRA+ (the method table's row) at every ratio lr_B / lr_A of LORAPLUS_RATIOS, FEW_SEEDS, at
+    the rate the methods sweep chose for LoRA+ (the rate of A): ratio 1 is plain LoRA at that rate."""
+    m = method("loraplus")
+    return [ctx.spec(m, optimizer={**m.optimizer, "ratio": ratio}, variant=f"ratio={ratio}", seed=s,
+                 lr=ctx.lr(m))
+            for ratio in ctx.points(LORAPLUS_RATIOS, (1, 16)) for s in ctx.seeds(FEW_SEEDS)]
+
+
+def failures_sweep(ctx: Context) -> list[Spec]:
+    """The troubleshooting table's failures at the full recipe, FEW_SEEDS, beside their healthy
+    counterparts (variant "fail_healthy": the method table's row at the rate the methods sweep
+    chose). LoRA with FAILURE_LR_FACTOR x its rate ("fail_lr_high"), FAILURE_STEPS steps
+    ("fail_few_steps"), B drawn from N(0, FAILURE_B_STD^2) ("fail_b_nonzero") or every parameter
+    trainable again after apply ("fail_not_frozen"); prefix tuning trained without its MLP
+    reparameterisation at the same rate ("fail_prefix_direct"). A rank too small is read from the
+    lora_rank sweep (failures.rank_too_small)."""
+    lora, prefix = method("lora"), method("prefix_tuning")
+    lr, seeds = ctx.lr(lora), ctx.seeds(FEW_SEEDS)
+    lora_runs = {"fail_healthy": {}, "fail_lr_high": {"lr": lr * FAILURE_LR_FACTOR},
+                 "fail_few_steps": {"steps": FAILURE_STEPS},
+                 "fail_b_nonzero": {"extra": {"failure": "fail_b_nonzero", "std": FAILURE_B_STD}},
+                 "fail_not_frozen": {"extra": {"failure": "fail_not_frozen"}}}
+    specs = [ctx.spec(lora, variant=mode, seed=s, **{"lr": lr, **fields})
+             for mode, fields in lora_runs.items() for s in seeds]
+    direct = dataclasses.replace(prefix.config, projection=False)
+    return specs + [ctx.spec(prefix, config=config, variant=mode, seed=s, lr=ctx.lr(prefix))
+                    for mode, config in (("fail_healthy", prefix.config), ("fail_prefix_direct", direct))
+                    for s in seeds]
 
 
 def repro_sweep(ctx: Context) -> list[Spec]:
@@ -287,6 +365,7 @@ class Sweep:
 
 
 SWEEPS = {s.name: s for s in [
+    Sweep("attention_dropout", attention_dropout_sweep, ("label", "attention_dropout")),
     Sweep("repro", repro_sweep, ("label",)),
     Sweep("methods", methods_sweep, ("label",)),
     Sweep("baselines", baselines_sweep, ("label", "init", "train_size")),
@@ -297,7 +376,10 @@ SWEEPS = {s.name: s for s in [
     Sweep("delta_w", delta_w_sweep, ("label", "kind")),
     Sweep("segmentation", segmentation_sweep, ("label",)),
     Sweep("dylora_ranks", dylora_ranks_sweep, ("label", "config.r")),
-]}  # `all` runs them in this order: `methods` chooses the rates the later sweeps reuse
+    Sweep("loraplus_ratio", loraplus_ratio_sweep, ("label", "optimizer.ratio")),
+    Sweep("failures", failures_sweep, ("label", "variant")),
+]}  # `all` runs them in this order: `attention_dropout` chooses the attention dropout every later sweep
+# trains with (the repro run excepted: it is a fixed designated run), `methods` the rates they reuse
 # `all` is issue 6's comparison: every sweep but `baselines`, which answers "does pretraining pay"
 # at its own, longer budget and is run by name: the runs in results/baselines.json took 158 min of
 # compute together (the sum of their wall_seconds; about 80 min with --jobs 2).

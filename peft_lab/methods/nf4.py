@@ -20,20 +20,31 @@ from .base import check_choice
 BLOCK_SIZES = (32, 64, 128, 256, 512, 1024, 2048, 4096)  # powers of two, as in bitsandbytes
 
 
+# bitsandbytes' offset: the outermost probability, ``1 - (1/32 + 1/30) / 2`` (halfway between the
+# last bin centres of a 16- and a 15-bin grid) written to 7 decimals. Using the exact fraction instead
+# moves the levels by up to 1.8e-7, so the codes would no longer be bitsandbytes' codes.
+NF4_OFFSET = 0.9677083
+
+
 def nf4_levels() -> torch.Tensor:
     """The 16 NF4 values in [-1, 1], built from normal quantiles as in the QLoRA paper.
 
     The levels are asymmetric so that 0 is exact: 8 positive quantiles, 7 negative ones and 0.
     The quantile function is infinite at probability 1, so the outermost probability is
-    ``delta = 1 - (1/32 + 1/30) / 2`` (halfway between the last bin centres of a 16- and a
-    15-bin grid, the value of the paper's reference code). Each half is normalised to end at ±1.
+    ``NF4_OFFSET``. The recipe is bitsandbytes' (``create_normal_map``), step for step, so the
+    result equals its published float32 table bit for bit: the probabilities are a *float32*
+    linspace from the offset to 0.5, the quantiles are computed in float64 from those float32
+    probabilities and rounded to float32, and each half is normalised in float32 to end at ±1.
     """
-    delta = 1 - 0.5 * (1 / 32 + 1 / 30)
     q = torch.special.ndtri  # inverse CDF of N(0, 1)
-    positive = q(torch.linspace(delta, 0.5, 9, dtype=torch.float64)[:-1])    # 8 values > 0
-    negative = -q(torch.linspace(delta, 0.5, 8, dtype=torch.float64)[:-1])   # 7 values < 0
-    levels = torch.cat([negative, torch.zeros(1, dtype=torch.float64), positive]).sort().values
-    return (levels / levels.max()).float()
+
+    def quantiles(n: int) -> torch.Tensor:  # n - 1 quantiles of float32 probabilities, as float32
+        p = torch.linspace(NF4_OFFSET, 0.5, n, dtype=torch.float32)[:-1]
+        return q(p.double()).float()
+
+    positive, negative = quantiles(9), -quantiles(8)             # 8 values > 0, 7 values < 0
+    levels = torch.cat([negative, torch.zeros(1), positive]).sort().values
+    return levels / levels.max()
 
 
 NF4 = nf4_levels()                       # (16,)
@@ -57,7 +68,8 @@ def quantize_nf4(w: torch.Tensor, block_size: int = 64) -> tuple[torch.Tensor, t
     flat = F.pad(flat, (0, -flat.numel() % block_size))      # zero-pad the last block
     blocks = flat.view(-1, block_size)                        # (n_blocks, block_size)
     absmax = blocks.abs().amax(dim=1)                         # (n_blocks,)
-    normed = blocks / absmax.clamp(min=torch.finfo(torch.float32).tiny)[:, None]  # in [-1, 1]
+    # times the reciprocal, as bitsandbytes' kernel does: x / absmax can differ from it in the last bit
+    normed = blocks * (1 / absmax.clamp(min=torch.finfo(torch.float32).tiny))[:, None]  # in [-1, 1]
     codes = torch.bucketize(normed.reshape(-1), _MIDPOINTS)   # index of the nearest level
     return pack_4bit(codes), absmax
 
