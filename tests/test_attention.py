@@ -160,3 +160,18 @@ def test_the_key_records_the_attention_dropout_a_run_uses():
     default = pl.load_pretrained("cls", 2).config.attention_dropout
     keys = {value: Spec(label="full", method="full", attention_dropout=value).key() for value in (None, default, 0.0)}
     assert keys[None] == keys[default] != keys[0.0]
+
+
+def test_the_attention_benchmark_times_old_and_new_side_by_side():
+    """Structure only (no timing assertion): every method with both dropouts, a full-window batch."""
+    from peft_lab import bench
+    report = bench.attention_run(quick=True)
+    assert report["meta"]["attention_dropout"] == bench.ATTENTION_DROPOUTS
+    for point in report["recipes"].values():
+        assert point["settings"]["tokens_per_example"] == point["settings"]["max_len"]
+        assert set(point["methods"]) == set(bench.ATTENTION_METHODS)
+        for rel in point["methods"].values():
+            rows = rel["rows"]
+            assert set(rows) == set(bench.ATTENTION_DROPOUTS) and rows["new"]["ratio"] == 1.0
+            assert rows["old"]["ratio"] > 0 and all(r["median_ms"] > 0 for r in rows.values())
+    assert "old/new" in bench.format_attention(report)
