@@ -435,7 +435,8 @@ def widths_main(args, argv: list[str] | None) -> int:
 #
 # With dropout on the attention probabilities, scaled_dot_product_attention on a CPU falls back
 # from its fused kernel to the unfused one (scores, softmax, mask and the dropout mask as full
-# (B, heads, T, T) tensors, forward and backward). Attention dropout 0.1 (the old default) and 0.0
+# (B, heads, T, T) tensors, forward and backward). Attention dropout 0.1 (what every run used before
+# it was a hyperparameter of its own: the checkpoint card's dropout) and 0.0
 # are timed in the same interleaved rounds, for full fine-tuning and LoRA at the sweeps' recipe and
 # at the baselines'.
 

@@ -132,15 +132,17 @@ def test_attention_dropout_acts_in_training_mode_only_when_set(batch):
         assert not torch.allclose(on(ids, attention_mask=padding), reference)
 
 
-@pytest.mark.parametrize("value", [1.0, -0.1, "0.1", True, None])
+@pytest.mark.parametrize("value", [1.0, -0.1, "0.1", True])
 def test_bad_attention_dropout_names_the_field(value):
-    with pytest.raises(ValueError, match=r"attention_dropout=.* must be in \[0, 1\)"):
+    with pytest.raises(ValueError, match=r"attention_dropout=.* must be in \[0, 1\) or None"):
         small_config(attention_dropout=value)
 
 
-def test_residual_and_attention_dropout_are_separate():
-    block = pl.TinyTransformer(small_config(dropout=0.2, attention_dropout=0.05)).layers[0]
-    assert (block.drop.p, block.self_attn.dropout) == (0.2, 0.05)
+@pytest.mark.parametrize("attention_dropout,expected", [(0.05, 0.05), (0.0, 0.0), (None, 0.2)])
+def test_residual_and_attention_dropout_are_separate(attention_dropout, expected):
+    """None keeps what a config meant before attention dropout was a field: the same as dropout."""
+    block = pl.TinyTransformer(small_config(dropout=0.2, attention_dropout=attention_dropout)).layers[0]
+    assert (block.drop.p, block.self_attn.dropout) == (0.2, expected)
 
 
 def test_load_pretrained_and_a_spec_set_attention_dropout():
@@ -152,12 +154,12 @@ def test_load_pretrained_and_a_spec_set_attention_dropout():
     for init in ("pretrained", "scratch"):
         spec = Spec(label="full", method="full", init=init, attention_dropout=0.0)
         assert build_model(spec).config.attention_dropout == 0.0
-        assert build_model(Spec(label="full", method="full", init=init)).config.attention_dropout == \
-            card_default.config.attention_dropout
+        assert build_model(Spec(label="full", method="full", init=init)).config.attention_p == \
+            card_default.config.attention_p
 
 
 def test_the_key_records_the_attention_dropout_a_run_uses():
-    default = pl.load_pretrained("cls", 2).config.attention_dropout
+    default = pl.load_pretrained("cls", 2).config.attention_p
     keys = {value: Spec(label="full", method="full", attention_dropout=value).key() for value in (None, default, 0.0)}
     assert keys[None] == keys[default] != keys[0.0]
 
