@@ -4,6 +4,7 @@
     python -m peft_lab.bench --quick         # a few seconds: small batch, few rounds
     python -m peft_lab.bench --json bench.json   # --overwrite to replace it
     python -m peft_lab.bench --fit-overhead  # what pl.fit costs besides its training steps
+    python -m peft_lab.bench --attention     # step time with attention dropout 0.1 vs 0.0 (~3 minutes)
 
 Every number is a ratio to a reference measured in the same run -- training step time relative
 to full fine-tuning (same batch), inference latency relative to the base model, peft_lab's LoRA
@@ -296,6 +297,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--threads", type=int, default=1,
                    help="torch threads (default 1: the tiny model gains little from more, and on a busy "
                         "machine a second thread that waits for a core makes every timing erratic)")
+    p.add_argument("--attention", action="store_true",
+                   help="instead: training step time with attention dropout 0.1 (old) vs 0.0 (new), full FT and "
+                        "LoRA, at the sweeps' and the baselines' batch x length")
     p.add_argument("--widths", type=int, nargs="*", default=None, metavar="D",
                    help=f"instead: LoRA's step time relative to full FT as d_model grows (default {WIDTHS})")
     args = p.parse_args(argv)
@@ -309,6 +313,8 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     if args.widths is not None:
         return widths_main(args, argv)
+    if args.attention:
+        return attention_main(args, argv)
     report = run(quick=args.quick, hf=not args.no_hf)
     report["meta"]["command"] = " ".join(["python -m peft_lab.bench", *(sys.argv[1:] if argv is None else argv)])
     print(format_report(report))
@@ -428,6 +434,110 @@ def widths_main(args, argv: list[str] | None) -> int:
     if args.json:
         write_json_atomic(Path(args.json), report)
         Journal(journal).delete()
+        print(f"\nwrote {args.json}")
+    return 0
+
+
+
+# ============================================================================= attention dropout's cost
+# python -m peft_lab.bench --attention [--json PATH]
+#
+# With dropout on the attention probabilities, scaled_dot_product_attention on a CPU falls back
+# from its fused kernel to the unfused one (scores, softmax, mask and the dropout mask as full
+# (B, heads, T, T) tensors, forward and backward). Attention dropout 0.1 (what every run used before
+# it was a hyperparameter of its own: the checkpoint card's dropout) and 0.0
+# are timed in the same interleaved rounds, for full fine-tuning and LoRA at the sweeps' recipe and
+# at the baselines'.
+
+ATTENTION_DROPOUTS = {"old": 0.1, "new": 0.0}   # ModelConfig.attention_dropout of the two variants
+ATTENTION_METHODS = ("full", "lora")            # the method table's rows (LoRA: r 8, alpha 16, every block linear)
+ATTENTION_ROUNDS, ATTENTION_WARMUP = 15, 2
+
+
+def attention_recipes(quick: bool = False) -> dict[str, Settings]:
+    """The sweeps' batch x length and the baselines' (``experiments.sweeps``); ``quick``: one tiny one."""
+    from .experiments.sweeps import BASELINE, BATCH, MAX_LEN
+    if quick:
+        return {"quick": QUICK}
+    return {name: Settings(batch=BATCH, max_len=max_len, rounds=ATTENTION_ROUNDS, warmup=ATTENTION_WARMUP)
+            for name, max_len in (("sweeps", MAX_LEN), ("baselines", BASELINE["max_len"]))}
+
+
+def window_batch(model: nn.Module, settings: Settings):
+    """The first ``settings.batch`` training reviews, the last replaced by the first review that
+    fills the ``max_len`` window (if none of them does): every batch of a training run that holds one
+    long review is this wide."""
+    encoded = get_task("sentiment").encode(model.vocab, "train", settings.max_len)
+    lengths = encoded.attention_mask.sum(1)
+    longest = int(torch.nonzero(lengths == lengths.max())[0])
+    index = torch.arange(settings.batch)
+    if longest >= settings.batch:
+        index[-1] = longest
+    return encoded.batch(index)
+
+
+def attention_point(settings: Settings) -> dict:
+    """Every method in ``ATTENTION_METHODS`` with each of ``ATTENTION_DROPOUTS``, all timed in the same
+    interleaved rounds; per method, the old variant's step time relative to the new one's."""
+    from .experiments.execute import optimizer_from
+    from .experiments.sweeps import method
+    from .hub import load_pretrained
+    fns, batch = {}, None
+    for label in ATTENTION_METHODS:
+        m = method(label)
+        for variant, p in ATTENTION_DROPOUTS.items():
+            set_seed(0)
+            model = methods.apply(load_pretrained("cls", 2, attention_dropout=p), timing_config(m.config))
+            batch = batch or window_batch(model, settings)
+            fns[f"{label} {variant}"] = training_step(model, batch, optimizer_from(m.optimizer))
+    times = interleaved(fns, settings.rounds, settings.warmup)
+    rows = {label: relative({v: times[f"{label} {v}"] for v in ATTENTION_DROPOUTS}, "new")
+            for label in ATTENTION_METHODS}
+    return {"settings": dataclasses.asdict(settings) | {"tokens_per_example": batch[0].shape[1]}, "methods": rows}
+
+
+def attention_run(quick: bool = False, command: str | None = None) -> dict:
+    """``attention_point`` at every recipe of ``attention_recipes``. Returns {"meta", "recipes"}."""
+    from .experiments.api import git_commit, machine, versions
+    from .experiments.runner import checkpoint_id
+    t0 = time.perf_counter()
+    recipes = {name: attention_point(s) for name, s in attention_recipes(quick).items()}
+    meta = {"command": command or f"peft_lab.bench.attention_run(quick={quick})",
+            "date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "attention_dropout": ATTENTION_DROPOUTS, "checkpoint": checkpoint_id(),
+            "step": "forward, backward, gradient clipping, AdamW (bench.training_step)",
+            "duration_seconds": round(time.perf_counter() - t0, 1),
+            "versions": versions(), "machine": machine(), "git_commit": git_commit()}
+    return {"meta": meta, "recipes": recipes}
+
+
+def format_attention(report: dict) -> str:
+    old, new = ATTENTION_DROPOUTS["old"], ATTENTION_DROPOUTS["new"]
+    lines = [f"training step with attention dropout {old} (old) vs {new} (new), interleaved; "
+             f"torch threads {report['meta']['machine']['torch_threads']}",
+             "seconds per step: median [IQR]; old/new = median of per-round ratios [IQR]",
+             f"  {'recipe':<10} {'batch x length':>14} {'method':<6} {'old s/step':>20} {'new s/step':>20} "
+             f"{'old/new':>18}"]
+    for name, point in report["recipes"].items():
+        s = point["settings"]
+        for label, rel in point["methods"].items():
+            r = rel["rows"]
+            times = [f"{r[v]['median_ms'] / 1000:.3f} [{r[v]['iqr_ms'][0] / 1000:.3f}-{r[v]['iqr_ms'][1] / 1000:.3f}]"
+                     for v in ("old", "new")]
+            ratio = f"x{r['old']['ratio']:.2f} [{r['old']['ratio_iqr'][0]:.2f}-{r['old']['ratio_iqr'][1]:.2f}]"
+            lines.append(f"  {name:<10} {s['batch']:>6} x {s['tokens_per_example']:<5} {label:<6} {times[0]:>20} "
+                         f"{times[1]:>20} {ratio:>18}")
+    return "\n".join(lines)
+
+
+def attention_main(args, argv: list[str] | None) -> int:
+    """``--attention``: measure, print, and with ``--json`` save."""
+    from .experiments.runner import write_json_atomic
+    command = " ".join(["python -m peft_lab.bench", *(sys.argv[1:] if argv is None else argv)])
+    report = attention_run(quick=args.quick, command=command)
+    print(format_attention(report))
+    if args.json:
+        write_json_atomic(Path(args.json), report)
         print(f"\nwrote {args.json}")
     return 0
 

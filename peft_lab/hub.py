@@ -44,7 +44,7 @@ def load_pretrained(head: str = "cls", num_labels: int = 2, *, dropout: float | 
     for a repeatable run. ``causal`` defaults to the attention the checkpoint recommends for
     the head (the one it was pretrained with). ``dropout`` (residual and embedding) and
     ``attention_dropout`` (on the attention probabilities) override the card's values; None
-    keeps the card's, or the ``ModelConfig`` default where the card has none.
+    keeps the card's (a card without ``attention_dropout``: the same as its ``dropout``).
     """
     if head not in HEADS:
         raise ValueError(f"head={head!r} is not one of {HEADS}")

@@ -29,7 +29,9 @@ class ModelConfig:
     d_ff: int = 512          # FFN hidden size, the usual 4 x d_model
     max_len: int = 256       # context window, virtual tokens included
     dropout: float = 0.1     # on the embeddings and on each sublayer's output before the residual add
-    attention_dropout: float = 0.1  # on the attention probabilities softmax(QK^T / sqrt(d_h)), training only
+    # on the attention probabilities softmax(QK^T / sqrt(d_h)), training only; None = the same as
+    # ``dropout``, as before it was a field of its own (so ModelConfig(dropout=0.0) still means no dropout)
+    attention_dropout: float | None = None
     head: str = "lm"         # "lm" next-character logits, "cls" one label per text, "token" per character
     num_labels: int = 2      # classes of the cls/token head (ignored by "lm")
     causal: bool = True      # causal (left-to-right) attention; False = bidirectional
@@ -42,12 +44,20 @@ class ModelConfig:
         if self.d_model % self.n_heads:
             raise ValueError(f"n_heads={self.n_heads} must divide d_model={self.d_model} "
                              f"(allowed: {[h for h in range(1, self.d_model + 1) if self.d_model % h == 0]})")
-        for name in ("dropout", "attention_dropout"):
+        probabilities = {"dropout": "", "attention_dropout": " or None (the same as dropout)"}
+        for name, alternative in probabilities.items():
             value = getattr(self, name)
+            if value is None and alternative:
+                continue
             if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-                raise ValueError(f"{name}={value!r} must be in [0, 1)")
+                raise ValueError(f"{name}={value!r} must be in [0, 1){alternative}")
         if self.head not in HEADS:
             raise ValueError(f"head={self.head!r} is not one of {HEADS}")
+
+    @property
+    def attention_p(self) -> float:
+        """The dropout probability on attention weights in effect."""
+        return self.dropout if self.attention_dropout is None else self.attention_dropout
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -68,7 +78,7 @@ class VirtualTokens(NamedTuple):
 class Attention(nn.Module):
     """Multi-head attention softmax(QK^T / sqrt(d_h) + mask) V, with optional prefix keys/values.
 
-    ``cfg.attention_dropout`` drops attention probabilities in training mode. On a CPU that
+    ``cfg.attention_p`` of the attention probabilities is dropped in training mode. On a CPU that
     dropout makes ``scaled_dot_product_attention`` fall back from its fused kernel to the unfused
     (math) one, so a training step is markedly slower with it than without (``python -m peft_lab.bench --attention``).
     """
@@ -80,7 +90,7 @@ class Attention(nn.Module):
         self.k_proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.v_proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.o_proj = nn.Linear(cfg.d_model, cfg.d_model)
-        self.dropout = cfg.attention_dropout
+        self.dropout = cfg.attention_p
 
     def forward(self, x, mask, prefix=None):
         B, T, C = x.shape

@@ -118,12 +118,12 @@ def checkpoint_id() -> str:
 
 @functools.lru_cache(maxsize=1)
 def model_dropouts() -> dict[str, float]:
-    """``dropout`` and ``attention_dropout`` of a model built from the checkpoint's card when a
-    spec does not set them (the ``ModelConfig`` defaults where the card has none)."""
+    """``dropout`` and the attention dropout in effect of a model built from the checkpoint's card
+    when a spec does not set them (the ``ModelConfig`` defaults where there is no card)."""
     from ..hub import checkpoint_paths, read_card
     from ..model import ModelConfig
-    card = read_card()["model"] if checkpoint_paths()[1].exists() else {}
-    return {name: card.get(name, getattr(ModelConfig, name)) for name in ("dropout", "attention_dropout")}
+    cfg = ModelConfig(**read_card()["model"]) if checkpoint_paths()[1].exists() else ModelConfig()
+    return {"dropout": cfg.dropout, "attention_dropout": cfg.attention_p}
 
 
 @functools.lru_cache(maxsize=1)
