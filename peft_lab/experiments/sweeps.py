@@ -368,18 +368,19 @@ SWEEPS = {s.name: s for s in [
     Sweep("attention_dropout", attention_dropout_sweep, ("label", "attention_dropout")),
     Sweep("repro", repro_sweep, ("label",)),
     Sweep("methods", methods_sweep, ("label",)),
-    Sweep("baselines", baselines_sweep, ("label", "init", "train_size")),
+    Sweep("segmentation", segmentation_sweep, ("label",)),
+    Sweep("train_size", train_size_sweep, ("label", "train_size")),
+    Sweep("failures", failures_sweep, ("label", "variant")),
+    Sweep("dylora_ranks", dylora_ranks_sweep, ("label", "config.r")),
     Sweep("lora_rank", lora_rank_sweep, ("variant", "config.r")),
     Sweep("adapter_bottleneck", adapter_bottleneck_sweep, ("label", "config.bottleneck")),
     Sweep("prefix_length", prefix_length_sweep, ("label", "config.num_virtual_tokens")),
-    Sweep("train_size", train_size_sweep, ("label", "train_size")),
-    Sweep("delta_w", delta_w_sweep, ("label", "kind")),
-    Sweep("segmentation", segmentation_sweep, ("label",)),
-    Sweep("dylora_ranks", dylora_ranks_sweep, ("label", "config.r")),
     Sweep("loraplus_ratio", loraplus_ratio_sweep, ("label", "optimizer.ratio")),
-    Sweep("failures", failures_sweep, ("label", "variant")),
+    Sweep("delta_w", delta_w_sweep, ("label", "kind")),
+    Sweep("baselines", baselines_sweep, ("label", "init", "train_size")),
 ]}  # `all` runs them in this order: `attention_dropout` chooses the attention dropout every later sweep
-# trains with (the repro run excepted: it is a fixed designated run), `methods` the rates they reuse
+# trains with (the repro run excepted: it is a fixed designated run), `methods` the rates they reuse;
+# the comparison's other sweeps follow, so a long run that is cut short has those first
 # `all` is issue 6's comparison: every sweep but `baselines`, which answers "does pretraining pay"
 # at its own, longer budget and is run by name: the runs in results/baselines.json took 158 min of
 # compute together (the sum of their wall_seconds; about 80 min with --jobs 2).
