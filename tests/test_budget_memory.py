@@ -80,6 +80,21 @@ def test_activations_match_the_saved_tensor_meter(name, head, B, T):
     assert predicted(arch, model, num_labels, B, T).activations == pytest.approx(meter.bytes, rel=0.10)
 
 
+@pytest.mark.parametrize("attention_dropout", [0.0, 0.1])
+@pytest.mark.parametrize("name", ["full", "lora"])
+def test_activations_follow_the_attention_dropout_of_the_model(name, attention_dropout):
+    """Attention dropout is its own ModelConfig field: without it no mask is saved, and the flash
+    kernel may keep less; the calculator reads the field through tiny_from."""
+    cfg = pl.ModelConfig(**SHAPE, head="cls", num_labels=3, attention_dropout=attention_dropout)
+    model = pl.apply(pl.TinyTransformer(cfg), CONFIGS[name]()).train()
+    arch = budget.tiny_from(cfg)
+    assert arch.attention_dropout == attention_dropout
+    ids = torch.randint(0, SHAPE["vocab_size"], (4, 24))
+    with SavedTensorMeter(model) as meter:
+        model(ids)
+    assert predicted(arch, model, 3, 4, 24).activations == pytest.approx(meter.bytes, rel=0.10)
+
+
 @pytest.mark.parametrize("head", ["lm", "cls"])
 @pytest.mark.parametrize("name", ["full", "head_only", "lora"])
 def test_activations_with_the_loss_match_what_fit_measures(name, head):

@@ -110,7 +110,8 @@ def training_memory(arch, config=None, precision="fp32", optimizer: str = "adamw
     ``precision``: a name in ``PRECISIONS`` or a ``Precision``. ``backend="cuda"`` counts
     dropout masks as 1 byte (GPU kernels) and 4-bit matmuls that keep no dequantised weight
     (bitsandbytes); ``"peft_lab"`` is this package on a CPU: masks in the activation dtype and
-    ``NF4Linear`` keeping its dequantised weight for the input gradient. ``dropout`` overrides
+    ``NF4Linear`` keeping its dequantised weight for the input gradient, and attention without
+    dropout on the probabilities taking the fused kernel (as ``attention="flash"``). ``dropout`` overrides
     the architecture's (residual and attention) dropout. ``include_loss`` adds the log-softmax
     the cross-entropy loss keeps (fp32). ``attention="flash"`` keeps no attention matrix.
     """
@@ -148,10 +149,13 @@ def training_memory(arch, config=None, precision="fp32", optimizer: str = "adamw
     plan = make_plan(arch, config, num_labels)
     plan.quantized = quantized
     p_drop = arch.dropout if dropout is None else dropout
+    p_attention = arch.attention_dropout if dropout is None else dropout
+    # on a CPU, torch's scaled_dot_product_attention takes its fused (flash) kernel unless the
+    # attention probabilities need a dropout mask
+    fused = attention == "flash" or (backend == "peft_lab" and p_attention == 0)
     walk = Walk(arch, plan, batch_size, p.activation_bytes,
                 mask=1 if backend == "cuda" else p.activation_bytes, dropout=p_drop,
-                attention_dropout=arch.attention_dropout if dropout is None else dropout,
-                flash=attention == "flash", saves_dequantized=backend == "peft_lab")
+                attention_dropout=p_attention, flash=fused, saves_dequantized=backend == "peft_lab")
     activations = activation_bytes(walk, seq_len, num_labels, gradient_checkpointing, include_loss)
     return MemoryReport(arch=arch.name, method=method, precision=p.name, optimizer=optimizer,
                         batch_size=batch_size, seq_len=seq_len, weights=round(weights),

@@ -127,10 +127,11 @@ def t5(name, d, n_layers, n_heads, d_ff, d_kv=64, vocab=32128, max_len=512, buck
 
 
 def tiny(vocab_size=4000, d_model=128, n_layers=4, n_heads=4, d_ff=512, max_len=256, dropout=0.1,
-         name="tiny") -> Architecture:
+         attention_dropout=None, name="tiny") -> Architecture:
     """peft_lab's TinyTransformer (``peft_lab/model.py``): pre-LN, GELU, learned positions, every
     block linear with a bias, untied LM head without bias, classifier Linear(d, labels) with bias
-    over the mean of the token states. Takes ``ModelConfig``'s field names."""
+    over the mean of the token states. Takes ``ModelConfig``'s field names (``attention_dropout``
+    None = the same as ``dropout``, as in ``ModelConfig``)."""
     d = d_model
     linears = _attention(d, d, ("q_proj", "k_proj", "v_proj", "o_proj"), True, True, "self_attn.") + (
         Linear("mlp.up_proj", d, d_ff, True, "up"), Linear("mlp.down_proj", d_ff, d, True, "down"))
@@ -138,14 +139,16 @@ def tiny(vocab_size=4000, d_model=128, n_layers=4, n_heads=4, d_ff=512, max_len=
         name, d, n_heads, vocab_size, max_len, (Stack("layers", n_layers, linears, 2 * d, 2 * d),),
         extras=(Extra("embed_tokens", vocab_size * d, "embedding"), Extra("embed_positions", max_len * d, "embedding"),
                 Extra("norm.weight", d, "norm"), Extra("norm.bias", d, "bias")),
-        lm_head=Linear("head", d, vocab_size, False), dropout=dropout, attention_dropout=dropout,
+        lm_head=Linear("head", d, vocab_size, False), dropout=dropout,
+        attention_dropout=dropout if attention_dropout is None else attention_dropout,
         learned_positions=True, pooling="mean", source="peft_lab/model.py")
 
 
 def tiny_from(model_config, name="tiny") -> Architecture:
     """The ``tiny`` architecture of a ``peft_lab.ModelConfig`` (read by attribute: no torch needed)."""
     fields = ("vocab_size", "d_model", "n_layers", "n_heads", "d_ff", "max_len", "dropout")
-    return tiny(**{f: getattr(model_config, f) for f in fields}, name=name)
+    return tiny(**{f: getattr(model_config, f) for f in fields},
+                attention_dropout=getattr(model_config, "attention_dropout", None), name=name)
 
 
 # Published totals (HF ``num_parameters()`` of the official checkpoint unless noted) are repeated
