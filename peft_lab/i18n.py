@@ -430,6 +430,29 @@ TEXT: dict[str, dict[str, str]] = {
     "mo_beyond_noise": {"zh": "超出噪声", "en": "beyond noise"},
     "mo_within_noise": {"zh": "在噪声内", "en": "within noise"},
     "mo_whole_split": {"zh": "全部 {n:,}", "en": "all {n:,}"},
+    # the comparison's tiers and paired-comparison figure (plots.ch5_comparison)
+    "tier_note": {"zh": "；准确率列：颜色 = 档次（同档方法与该档最好者之差在噪声内：{how}），± = 各种子间的标准差",
+                  "en": "; accuracy column: colour = tier (methods within noise of the tier's best share it: {how}), "
+                        "± = standard deviation over seeds"},
+    "tier_note_radar": {"zh": "；准确率轴按档次计分（同档方法与该档最好者之差在噪声内：{how}）",
+                        "en": "; accuracy axis scored by tier (methods within noise of the tier's best share it: {how})"},
+    "tier_how_paired": {"zh": "同一批测试样本上的配对自助法，p ≥ {alpha}",
+                        "en": "paired bootstrap on the same test examples, p ≥ {alpha}"},
+    "tier_how_noise": {"zh": "|Δ| < 2 倍标准误；这些运行未存逐例结果", "en": "|Δ| < 2 standard errors; "
+                       "these runs stored no per-example outcomes"},
+    "heatmap_title_tiers": {"zh": "各方法的实测指标（颜色：准确率按档次，其余列内归一化；数字：实测值）",
+                            "en": "Measured metrics per method (colour: accuracy by tier, the rest normalised "
+                                  "per column; text: measured)"},
+    "tier_colorbar": {"zh": "准确率：档次（1 = 最好一档）；其余列：归一化得分",
+                      "en": "Accuracy: tier (1 = best); other columns: normalised score"},
+    "pairwise_title": {"zh": "两两配对比较：行 − 列（{metric}，百分点）", "en": "Paired comparison: row − column ({metric}, points)"},
+    "pairwise_better": {"zh": "行显著更好", "en": "row significantly better"},
+    "pairwise_worse": {"zh": "行显著更差", "en": "row significantly worse"},
+    "pairwise_same": {"zh": "在噪声内（p ≥ {alpha}）", "en": "within noise (p ≥ {alpha})"},
+    "pairwise_note": {"zh": "；配对自助法：{n} 个测试样本和各方法的种子重抽 {r} 次；{correction}",
+                      "en": "; paired bootstrap: {n} test examples and each method's seeds resampled {r} times; {correction}"},
+    "pairwise_holm": {"zh": "p 值经 Holm 校正（{m} 对）", "en": "p-values Holm-corrected over {m} pairs"},
+    "pairwise_uncorrected": {"zh": "p 值未做多重比较校正", "en": "p-values not corrected for multiple comparisons"},
 }
 
 
