@@ -13,15 +13,16 @@ The difference of two groups' means, Δ = mean_a - mean_b, then has the standard
     se = sqrt(std_a² / n_a + std_b² / n_b + p_a (1 - p_a) / N + p_b (1 - p_b) / N)
 
 which is conservative: it treats the two groups' test-set errors as independent, while both are
-scored on the same reviews (a paired test on per-review predictions would be sharper, but the
-results files keep accuracies, not predictions). A difference is *within noise* when
+scored on the same reviews. Runs that stored their per-review test outcomes can be compared
+sharper, pair by pair on the same reviews (``peft_lab.experiments.paired``); this module serves
+summary statistics and runs without outcomes. A difference is *within noise* when
 ``|Δ| < z · se``; z = 2 is about a 95 % two-sided band for a normal error. With two or three
 seeds the standard deviations are themselves rough, so a verdict near the threshold is weak
 either way.
 
     from peft_lab.experiments import load_results
-    from peft_lab.experiments.noise import compare, pairwise, smallest_within_noise
-    compare(load_results("methods"), "adapter_houlsby", "adapter_pfeiffer", n_test=1737)
+    from peft_lab.experiments.noise import compare, n_test_examples, pairwise, smallest_within_noise
+    compare(load_results("methods"), "adapter_houlsby", "adapter_pfeiffer", n_test=n_test_examples())
 """
 from __future__ import annotations
 

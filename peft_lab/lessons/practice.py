@@ -4,7 +4,7 @@ The notebook renders the sentences; these functions compute what goes into them,
 sweeps (``results/``), the calculator (``peft_lab.budget``) or a live run.
 
     from peft_lab.lessons import practice as pr
-    pr.versus(load_results("methods"), "lora", "full", n_test=1737)   # compare() + trainable shares
+    pr.versus(load_results("methods"), "lora", "full", n_test=n_test_examples())   # compare() + trainable shares
     pr.parameter_breakdown(model)          # trainable, total, the method's share and the new head's
     pr.reparam_verdict(pair)               # prefix tuning with vs without its MLP at the highest rate
     pr.hf_peft_agreement(model, base, ids, mask)   # HF PEFT vs peft_lab: outputs and counts
