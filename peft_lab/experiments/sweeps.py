@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import peft_lab as pl
 
+from . import noise
 from .runner import SEARCH, Spec, checkpoint_id
 
 # ----------------------------------------------------------------------------- the recipe
@@ -144,9 +145,11 @@ def tuned_lrs(results_dir) -> tuple[dict[str, float], str]:
 def tuned_attention_dropout(results_dir) -> tuple[float | None, str]:
     """The attention dropout the ``attention_dropout`` sweep chose on validation, and where it came from.
 
-    The value whose runs (full FT and LoRA, every seed) have the larger mean validation accuracy;
-    an equal mean goes to 0.0, the faster step. Without ``results/attention_dropout.json`` for
-    this checkpoint: None, the model's default.
+    The faster step (no dropout on the attention probabilities: torch's fused kernel) unless the
+    other value is better on validation beyond noise (``noise.compare``: seed spread and the
+    validation split's sampling error) for full FT or for LoRA -- the cheaper of two settings the
+    data cannot tell apart, as ``noise.smallest_within_noise`` chooses a rank. Without
+    ``results/attention_dropout.json`` for this checkpoint: None, the model's default.
     """
     path = results_dir / "attention_dropout.json"
     if not path.exists():
@@ -155,17 +158,21 @@ def tuned_attention_dropout(results_dir) -> tuple[float | None, str]:
     results = json.loads(path.read_text(encoding="utf-8"))
     if results["meta"].get("checkpoint") != checkpoint_id():
         return None, "the model's default: results/attention_dropout.json is from another checkpoint"
-    scores: dict[float, list[float]] = {}
-    for r in results["runs"]:
-        if r["stage"] == "final" and r["metrics"].get("val_accuracy") is not None:
-            scores.setdefault(r["attention_dropout"], []).append(r["metrics"]["val_accuracy"])
-    if not scores:
-        raise ValueError(f"{path} holds no finished final run with a val_accuracy: re-run its sweep")
-    means = {p: sum(v) / len(v) for p, v in scores.items()}
-    chosen = max(sorted(means), key=means.get)   # max keeps the first (smallest) of equal means
-    summary = ", ".join(f"{p:g}: {means[p]:.4f}" for p in sorted(means))
-    return chosen, (f"{chosen:g}, chosen on validation by the attention_dropout sweep "
-                    f"(results/attention_dropout.json; mean val_accuracy {summary})")
+    values = sorted({r["attention_dropout"] for r in results["runs"] if r["stage"] == "final"})
+    if len(values) != 2 or 0.0 not in values:
+        raise ValueError(f"{path} must compare attention dropout 0.0 with one other value, found {values}: "
+                         f"re-run its sweep")
+    other = values[1]
+    n_val = len(pl.data.load_sentiment()["validation"])
+    verdicts = {label: noise.compare(results, other, 0.0, n_val, by="attention_dropout", metric="val_accuracy",
+                                     where={"label": label})
+                for label in sorted({r["label"] for r in results["runs"]})}
+    better = [label for label, c in verdicts.items() if c["difference"] > 0 and not c["within_noise"]]
+    chosen = other if better else 0.0
+    summary = "; ".join(f"{label}: {100 * c['difference']:+.2f} points for {other:g} vs 0 "
+                        f"(noise ±{100 * c['threshold']:.2f})" for label, c in verdicts.items())
+    return chosen, (f"{chosen:g}, chosen on validation by the attention_dropout sweep (results/attention_dropout.json;"
+                    f" 0 unless {other:g} is better beyond noise: {summary})")
 
 
 class Context:
