@@ -457,6 +457,13 @@ def test_pairwise_colours_the_verdict_and_writes_the_difference():
         means[r["label"]].append(r["metrics"]["test_accuracy"])
     gap = 100 * (np.mean(means["full"]) - np.mean(means["lora"]))
     assert f"+{gap:.1f}" in texts(fig) and "0.0" in texts(fig)
+    # a matrix computed once draws the same figure, and its own settings label it
+    from peft_lab.experiments import paired
+    m = paired.pairwise_matrix(res, n_resamples=300, correction=None)
+    again = ch5.pairwise(res, matrix=m, n_resamples=5, correction="holm")
+    mesh2 = next(c for c in again.axes[0].collections if isinstance(c, QuadMesh))
+    assert np.array_equal(np.asarray(mesh2.get_array()), np.asarray(mesh.get_array()), equal_nan=True)
+    assert pl.i18n.t("pairwise_uncorrected") in texts(again)
 
 
 def test_radar_uses_polar_axes_and_one_closed_polygon_per_method(methods_results):

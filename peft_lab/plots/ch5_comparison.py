@@ -177,12 +177,14 @@ def accuracy_vs_params(results: dict, labels=None) -> Figure:
 
 
 def pairwise(results: dict, labels=None, metric: str = "accuracy", alpha: float = 0.05, correction: str | None = "holm",
-             n_resamples: int = 10_000, seed: int = 0) -> Figure:
+             n_resamples: int = 10_000, seed: int = 0, matrix: dict | None = None) -> Figure:
     """Every two methods on the same test examples (``paired.pairwise_matrix``): cell [row, col]
     holds mean(row) − mean(col) in points, coloured by the verdict at level ``alpha`` -- row
     significantly better, within noise, or significantly worse. Methods run best first. The
-    default Holm correction reads the matrix as a whole (enough resamples for it: see paired)."""
-    m = paired.pairwise_matrix(results, labels, metric, n_resamples=n_resamples, seed=seed, correction=correction)
+    default Holm correction reads the matrix as a whole (enough resamples for it: see paired).
+    ``matrix``: a ``paired.pairwise_matrix`` already computed (then the other settings are its own)."""
+    m = matrix if matrix is not None else paired.pairwise_matrix(results, labels, metric, n_resamples=n_resamples,
+                                                                 seed=seed, correction=correction)
     L, diff, p = len(m["labels"]), m["difference"], m["p"]
     verdict = np.where(p < alpha, np.sign(diff), 0.0)
     np.fill_diagonal(verdict, np.nan)
@@ -199,15 +201,15 @@ def pairwise(results: dict, labels=None, metric: str = "accuracy", alpha: float 
     ax.set_xticklabels([name(l) for l in m["labels"]], rotation=60, ha="right", fontsize=11)
     ax.tick_params(length=0)
     ax.grid(False)
-    metric_name = t("test_accuracy") if metric == "accuracy" else t("test_f1")
+    metric_name = t("test_accuracy") if m["metric"] == "accuracy" else t("test_f1")
     ax.set_title(t("pairwise_title", metric=metric_name), pad=12)
     handles = [Patch(color=VERDICT_COLOURS[2], label=t("pairwise_better")),
                Patch(color=VERDICT_COLOURS[1], label=t("pairwise_same", alpha=alpha)),
                Patch(color=VERDICT_COLOURS[0], label=t("pairwise_worse"))]
     fig.legend(handles=handles, loc="outside right upper", frameon=False, fontsize=12)
-    how = (t("pairwise_holm", m=L * (L - 1) // 2) if correction == "holm" else t("pairwise_uncorrected"))
+    how = (t("pairwise_holm", m=L * (L - 1) // 2) if m["correction"] == "holm" else t("pairwise_uncorrected"))
     measured_note(fig, results, _max_seeds(results), means=True,
-                  extra=t("pairwise_note", n=m["n_examples"], r=n_resamples, correction=how))
+                  extra=t("pairwise_note", n=m["n_examples"], r=m["n_resamples"], correction=how))
     return fig
 
 
