@@ -241,3 +241,40 @@ def test_chapter_table_puts_each_word_beside_its_measurement():
     assert "超出噪声" in lines[3] and "“低” → 95.4 MiB" in lines[3]     # 1e8 bytes
     with pytest.raises(ValueError, match="'nope'"):
         cmp.chapter_table(methods(), N, {"nope": words["full"]})
+
+
+def test_nearest_rival_is_the_next_method_within_noise_of_the_best_or_the_runner_up():
+    rows = cmp.overview(methods(), N)
+    best, rival = cmp.nearest_rival(rows)
+    assert {best, rival} == {"full", "lora"}
+    apart = cmp.overview(results({"full": ([0.90, 0.90], {}), "lora": ([0.60, 0.61], {}), "x": ([0.5, 0.5], {})}), N)
+    assert cmp.nearest_rival(apart) == ("full", "lora")     # nobody within noise: the runner-up
+    with pytest.raises(ValueError, match="two methods"):
+        cmp.nearest_rival(apart[:1])
+
+
+def test_paired_summary_counts_which_test_separates_which_pairs():
+    import numpy as np
+    from peft_lab.experiments.noise import pairwise
+    labels = ["full", "lora", "small", "slow"]
+    independent = pairwise(methods(), labels, N)
+    apart = {frozenset((c["a"], c["b"])) for c in independent if not c["within_noise"]}
+    # a paired matrix that separates every pair but full/lora and small/slow
+    p = np.full((4, 4), 0.001)
+    for a, b in (("full", "lora"), ("small", "slow")):
+        p[labels.index(a), labels.index(b)] = p[labels.index(b), labels.index(a)] = 0.5
+    np.fill_diagonal(p, 1.0)
+    s = cmp.paired_summary({"labels": labels, "p": p}, independent)
+    paired_apart = {frozenset(pair) for pair in (("full", "small"), ("full", "slow"), ("lora", "small"),
+                                                 ("lora", "slow"))}
+    assert s["pairs"] == 6 and s["paired_different"] == 4 and s["independent_different"] == len(apart)
+    assert s["both"] == len(paired_apart & apart) and s["paired_only"] == len(paired_apart - apart)
+    assert s["independent_only"] == len(apart - paired_apart)
+    with pytest.raises(ValueError, match="noise.pairwise"):
+        cmp.paired_summary({"labels": labels, "p": p}, independent[:2])
+
+
+def test_tiers_sentence_lists_each_tier_in_order_with_its_members():
+    text = cmp.tiers_sentence({"lora": 2, "full": 1, "ia3": 3, "bitfit": 2})
+    assert text.index("第 1 档") < text.index("第 2 档") < text.index("第 3 档")
+    assert f"第 2 档（2 种）：{t('lora')}、{t('bitfit')}" in text

@@ -10,6 +10,7 @@ chapter's selection guide (选择指南) as four yes/no questions, each answered
     cmp.overview(load_results("methods"), n_test)                    # the table, best first
     cmp.seed_counts(load_results("segmentation"))                    # {"min", "max", "per_label"}
     cmp.low_data(load_results("train_size"), n_test)                 # LoRA vs full at every size
+    cmp.paired_summary(paired.pairwise_matrix(methods, correction="holm"), noise.pairwise(...))
     cmp.ranking_with_noise(methods, {"accuracy": 3, "memory": 1}, n_test)
     cmp.decide(methods, sizes, n_test, memory_limited=True)          # the guide's branches, with evidence
 
@@ -142,6 +143,42 @@ def pairwise_summary(results: dict, n_test: int, z: float = Z) -> dict:
     pairs = [compare(results, a, b, n_test, z=z) for i, a in enumerate(labels) for b in labels[i + 1:]]
     return {"pairs": len(pairs), "within": sum(c["within_noise"] for c in pairs),
             "top_group": [r["label"] for r in rows if r["within_noise_of_best"]], "comparisons": pairs}
+
+
+def nearest_rival(rows: list[dict]) -> tuple[str, str]:
+    """(best, rival) from ``overview`` rows: the best method and the next one still within noise of
+    it (the pair a sharper test could separate); the runner-up when no other is within noise."""
+    if len(rows) < 2:
+        raise ValueError(f"a pair needs two methods, these results have {len(rows)}")
+    rival = next((r for r in rows[1:] if r["within_noise_of_best"]), rows[1])
+    return rows[0]["label"], rival["label"]
+
+
+def paired_summary(matrix: dict, independent: list[dict], alpha: float = 0.05) -> dict:
+    """How the paired test (``paired.pairwise_matrix``: p-values, Holm-corrected if it was) and the
+    independent-errors judgement (``noise.pairwise`` comparisons) separate the same pairs: counts of
+    pairs told apart by each, by both, and by one only."""
+    labels = list(matrix["labels"])
+    index = {label: i for i, label in enumerate(labels)}
+    paired_apart = {frozenset((a, b)) for i, a in enumerate(labels) for b in labels[i + 1:]
+                    if matrix["p"][index[a], index[b]] < alpha}
+    known = [c for c in independent if c["a"] in index and c["b"] in index]
+    if len(known) != len(labels) * (len(labels) - 1) // 2:
+        raise ValueError(f"{len(known)} independent comparisons for {len(labels)} methods: pass noise.pairwise "
+                         f"over the matrix's labels")
+    independent_apart = {frozenset((c["a"], c["b"])) for c in known if not c["within_noise"]}
+    return {"pairs": len(known), "paired_different": len(paired_apart),
+            "independent_different": len(independent_apart), "both": len(paired_apart & independent_apart),
+            "paired_only": len(paired_apart - independent_apart),
+            "independent_only": len(independent_apart - paired_apart)}
+
+
+def tiers_sentence(tier: dict[str, int]) -> str:
+    """One line per tier (``paired.tiers``): "第 1 档：…；第 2 档：…"."""
+    groups: dict[int, list[str]] = {}
+    for label, k in tier.items():
+        groups.setdefault(k, []).append(label)
+    return "；".join(f"第 {k} 档（{len(groups[k])} 种）：{'、'.join(t(l) for l in groups[k])}" for k in sorted(groups)) + "。"
 
 
 def _ranks(values: list[float]) -> np.ndarray:
