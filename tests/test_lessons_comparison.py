@@ -263,15 +263,19 @@ def test_paired_summary_counts_which_test_separates_which_pairs():
     p = np.full((4, 4), 0.001)
     for a, b in (("full", "lora"), ("small", "slow")):
         p[labels.index(a), labels.index(b)] = p[labels.index(b), labels.index(a)] = 0.5
+    p[0, 2] = p[2, 0] = 0.02             # full vs small: separated alone, not after Holm (3 x 0.02 > 0.05)
     np.fill_diagonal(p, 1.0)
-    s = cmp.paired_summary({"labels": labels, "p": p}, independent)
+    s = cmp.paired_summary({"labels": labels, "p": p, "correction": None}, independent)
     paired_apart = {frozenset(pair) for pair in (("full", "small"), ("full", "slow"), ("lora", "small"),
                                                  ("lora", "slow"))}
     assert s["pairs"] == 6 and s["paired_different"] == 4 and s["independent_different"] == len(apart)
     assert s["both"] == len(paired_apart & apart) and s["paired_only"] == len(paired_apart - apart)
     assert s["independent_only"] == len(apart - paired_apart)
+    assert s["holm_different"] == 3
     with pytest.raises(ValueError, match="noise.pairwise"):
-        cmp.paired_summary({"labels": labels, "p": p}, independent[:2])
+        cmp.paired_summary({"labels": labels, "p": p, "correction": None}, independent[:2])
+    with pytest.raises(ValueError, match="uncorrected"):
+        cmp.paired_summary({"labels": labels, "p": p, "correction": "holm"}, independent)
 
 
 def test_tiers_sentence_lists_each_tier_in_order_with_its_members():

@@ -188,6 +188,11 @@ def test_pairwise_matrix_is_antisymmetric_and_sorted_by_mean():
     assert paired.tiers(m) == {"better": 1, "base": 2, "same": 2}
     holm = paired.pairwise_matrix(results, n_resamples=500, correction="holm")
     assert np.all(holm["p"] >= m["p"] - 1e-12)
+    later = paired.holm_corrected(m)        # correcting afterwards gives the same matrix
+    assert later["correction"] == "holm" and np.array_equal(later["p"], holm["p"])
+    assert np.array_equal(later["difference"], m["difference"]) and m["correction"] is None
+    with pytest.raises(ValueError, match="already corrected"):
+        paired.holm_corrected(holm)
 
 
 def test_holm_adjusts_step_down():

@@ -248,12 +248,22 @@ def pairwise_matrix(results: dict, labels=None, metric: str = "accuracy", n_resa
             out[k][i, j] = cell[k]
         out["difference"][j, i], out["p"][j, i] = -cell["difference"], cell["p"]
         out["low"][j, i], out["high"][j, i] = -cell["high"], -cell["low"]
-    if correction == "holm" and L > 1:
+    out |= {"labels": order, "mean": np.array([measured[label][0] for label in order]), "metric": metric,
+            "correction": None, "n_examples": resampler.n, "n_resamples": n_resamples}
+    return holm_corrected(out) if correction == "holm" else out
+
+
+def holm_corrected(matrix: dict) -> dict:
+    """A ``pairwise_matrix`` without correction -> the same with Holm-adjusted p-values over its
+    L(L-1)/2 pairs (the differences and intervals are unchanged)."""
+    if matrix["correction"] is not None:
+        raise ValueError(f"this matrix is already corrected ({matrix['correction']!r})")
+    p, L = np.array(matrix["p"], dtype=np.float64), len(matrix["labels"])
+    if L > 1:
         upper = np.triu_indices(L, 1)
-        out["p"][upper] = holm(out["p"][upper])
-        out["p"].T[upper] = out["p"][upper]
-    return out | {"labels": order, "mean": np.array([measured[label][0] for label in order]), "metric": metric,
-                  "correction": correction, "n_examples": resampler.n, "n_resamples": n_resamples}
+        p[upper] = holm(p[upper])
+        p.T[upper] = p[upper]
+    return matrix | {"p": p, "correction": "holm"}
 
 
 def tiers(matrix: dict, alpha: float = 0.05) -> dict[str, int]:

@@ -26,6 +26,7 @@ import numpy as np
 
 from ..budget.units import human_bytes, human_count
 from ..experiments.analysis import select, summarize, value
+from ..experiments import paired
 from ..experiments.noise import Z, compare, group_stats, sampling_error
 from ..i18n import TEXT, t as _t
 from ..recommend import _deployed_latency, check_weights, metric_table, normalise, scores
@@ -154,23 +155,31 @@ def nearest_rival(rows: list[dict]) -> tuple[str, str]:
     return rows[0]["label"], rival["label"]
 
 
-def paired_summary(matrix: dict, independent: list[dict], alpha: float = 0.05) -> dict:
-    """How the paired test (``paired.pairwise_matrix``: p-values, Holm-corrected if it was) and the
-    independent-errors judgement (``noise.pairwise`` comparisons) separate the same pairs: counts of
-    pairs told apart by each, by both, and by one only."""
-    labels = list(matrix["labels"])
+def paired_summary(raw: dict, independent: list[dict], alpha: float = 0.05) -> dict:
+    """How the paired test and the independent-errors judgement (``noise.pairwise`` comparisons)
+    separate the same pairs. ``raw`` is an uncorrected ``paired.pairwise_matrix``; like the
+    independent judgement it tests every pair on its own, so the two compare like with like
+    ("paired_different", "both", "paired_only", "independent_only"). "holm_different" counts the
+    pairs still separated when the whole matrix is read as one judgement (Holm)."""
+    if raw["correction"] is not None:
+        raise ValueError("pass the uncorrected matrix (pairwise_matrix(..., correction=None)); the Holm count is "
+                         "computed here")
+    labels = list(raw["labels"])
     index = {label: i for i, label in enumerate(labels)}
-    paired_apart = {frozenset((a, b)) for i, a in enumerate(labels) for b in labels[i + 1:]
-                    if matrix["p"][index[a], index[b]] < alpha}
+
+    def apart(p):
+        return {frozenset((a, b)) for i, a in enumerate(labels) for b in labels[i + 1:] if p[index[a], index[b]] < alpha}
     known = [c for c in independent if c["a"] in index and c["b"] in index]
     if len(known) != len(labels) * (len(labels) - 1) // 2:
         raise ValueError(f"{len(known)} independent comparisons for {len(labels)} methods: pass noise.pairwise "
                          f"over the matrix's labels")
+    paired_apart = apart(raw["p"])
     independent_apart = {frozenset((c["a"], c["b"])) for c in known if not c["within_noise"]}
     return {"pairs": len(known), "paired_different": len(paired_apart),
             "independent_different": len(independent_apart), "both": len(paired_apart & independent_apart),
             "paired_only": len(paired_apart - independent_apart),
-            "independent_only": len(independent_apart - paired_apart)}
+            "independent_only": len(independent_apart - paired_apart),
+            "holm_different": len(apart(paired.holm_corrected(raw)["p"]))}
 
 
 def tiers_sentence(tier: dict[str, int]) -> str:
