@@ -100,3 +100,36 @@ def test_within_noise_from_stats_flips_at_twice_the_standard_error():
     # mean_a's sampling error differs slightly from mean_b's: stay clear of the exact edge
     assert pr.within_noise_from_stats(mean_b - 1.9 * se, mean_b, std, std, 3, 3, N)
     assert not pr.within_noise_from_stats(mean_b - 2.1 * se, mean_b, std, std, 3, 3, N)
+
+
+def _failure_run(label, variant, seed, acc, loss):
+    return {"label": label, "variant": variant, "seed": seed, "stage": "final", "status": "ok", "lr": 1e-3,
+            "steps": 150, "metrics": {"test_accuracy": acc, "val_accuracy": acc},
+            "details": {"initial_loss": 0.7, "loss_curve": [[149, loss]]}}
+
+
+def test_committed_failures_pair_each_failure_with_its_healthy_run_and_judge_the_gap():
+    runs = [_failure_run("lora", "fail_healthy", s, a, 0.4) for s, a in enumerate((0.80, 0.81))]
+    runs += [_failure_run("lora", "fail_lr_high", s, a, 0.69) for s, a in enumerate((0.50, 0.52))]
+    runs += [_failure_run("lora", "fail_few_steps", s, a, 0.6) for s, a in enumerate((0.80, 0.80))]
+    runs += [_failure_run("prefix_tuning", "fail_healthy", s, a, 0.5) for s, a in enumerate((0.70, 0.72))]
+    runs += [_failure_run("prefix_tuning", "fail_prefix_direct", s, a, 0.6) for s, a in enumerate((0.60, 0.62))]
+    rows = pr.committed_failures({"runs": runs}, n_test=1000)
+    by = {r["mode"]: r for r in rows}
+    assert set(by) == {"fail_lr_high", "fail_few_steps", "fail_prefix_direct"}
+    assert by["fail_lr_high"]["failing"] == pytest.approx(0.51) and by["fail_lr_high"]["healthy"] == pytest.approx(0.805)
+    assert not by["fail_lr_high"]["compare"]["within_noise"]          # 29 points: far beyond noise
+    assert by["fail_few_steps"]["compare"]["within_noise"]             # the same accuracy
+    assert by["fail_prefix_direct"]["healthy"] == pytest.approx(0.71)  # its own method's healthy runs, not LoRA's
+    assert by["fail_lr_high"]["loss_failing"] == pytest.approx(0.69) and by["fail_lr_high"]["loss_healthy"] == 0.4
+    with pytest.raises(ValueError, match="no committed failure"):
+        pr.committed_failures({"runs": runs[:2]}, n_test=1000)
+
+
+def test_failures_table_has_a_row_per_failure_with_the_sweep_settings_in_its_name():
+    from peft_lab.experiments.sweeps import FAILURE_LR_FACTOR
+    runs = [_failure_run("lora", "fail_healthy", s, a, 0.4) for s, a in enumerate((0.80, 0.81))]
+    runs += [_failure_run("lora", "fail_lr_high", s, a, 0.69) for s, a in enumerate((0.50, 0.52))]
+    table = pr.failures_table(pr.committed_failures({"runs": runs}, n_test=1000))
+    assert len(table.splitlines()) == 3 and f"{FAILURE_LR_FACTOR} 倍" in table
+    assert "51.0%" in table and "80.5%" in table and "超出噪声" in table

@@ -102,3 +102,54 @@ def within_noise_from_stats(mean_a, mean_b, std_a, std_b, n_a, n_b, N, z: float 
     ``z`` standard errors (seeds and a test set of ``N`` examples)?"""
     runs = runs_from_stats({"a": (mean_a, std_a, n_a), "b": (mean_b, std_b, n_b)})
     return compare(runs, "a", "b", n_test=N, z=z)["within_noise"]
+
+
+def committed_failures(results: dict, n_test: int, z: float = Z) -> list[dict]:
+    """Every failure of the ``failures`` sweep (``results/failures.json``, full recipe) beside its
+    healthy run: one row per mode with the method, the mean test accuracy of each side, their
+    ``noise.compare`` (seed spread + the test set's sampling error) and the last windowed training
+    loss of each side (``failures.from_results``)."""
+    from ..failures import COMMITTED_MODES, from_results
+    present = {r.get("variant") for r in results["runs"]}
+    rows = []
+    for mode in (m for m in COMMITTED_MODES if m in present):
+        s = from_results(results, mode).symptom
+        c = compare(results, mode, "fail_healthy", n_test, by="variant", metric="test_accuracy",
+                    where={"label": s["label"]}, z=z)
+
+        def last_loss(side):
+            losses = [r["loss_last"] for r in s[side]["runs"] if r["loss_last"] is not None]
+            return sum(losses) / len(losses) if losses else None
+        rows.append({"mode": mode, "label": s["label"], "failing": s["failing"]["test_accuracy"],
+                     "healthy": s["healthy"]["test_accuracy"], "compare": c,
+                     "loss_failing": last_loss("failing"), "loss_healthy": last_loss("healthy"),
+                     "seeds": c["runs_a"]})
+    if not rows:
+        raise ValueError(f"no committed failure in these results; variants there: {sorted(present, key=str)}")
+    return rows
+
+
+def failure_names() -> dict[str, str]:
+    """Chinese names of the committed failure modes, with the settings the sweep used."""
+    from ..experiments.sweeps import FAILURE_B_STD, FAILURE_LR_FACTOR, FAILURE_STEPS, STEPS
+    return {"fail_lr_high": f"学习率过高（选定值的 {FAILURE_LR_FACTOR} 倍）",
+            "fail_few_steps": f"训练步数太少（{FAILURE_STEPS} 步，而不是 {STEPS} 步）",
+            "fail_b_nonzero": f"$B$ 没有初始化为零（$\\mathcal N(0, {FAILURE_B_STD}^2)$）",
+            "fail_not_frozen": "忘记冻结基座（全部参数可训练）",
+            "fail_prefix_direct": "前缀不做重参数化（直接训练前缀）"}
+
+
+def failures_table(rows: list[dict]) -> str:
+    """``committed_failures`` rows as a Markdown table (accuracies in %, differences in points)."""
+    from ..i18n import t
+    names = failure_names()
+    lines = ["| 故障 | 方法 | 故障时测试准确率 | 健康时 | 差（百分点） | 末段训练损失（故障 / 健康） |",
+             "|---|---|---|---|---|---|"]
+    for r in rows:
+        c = r["compare"]
+        verdict = "噪声内" if c["within_noise"] else "超出噪声"
+        loss = (f"{r['loss_failing']:.3f} / {r['loss_healthy']:.3f}"
+                if r["loss_failing"] is not None and r["loss_healthy"] is not None else "—")
+        lines.append(f"| {names.get(r['mode'], r['mode'])} | {t(r['label'])} | {r['failing']:.1%} | {r['healthy']:.1%} | "
+                     f"{100 * c['difference']:+.1f}（±{100 * c['threshold']:.1f}，{verdict}） | {loss} |")
+    return "\n".join(lines)
