@@ -102,9 +102,9 @@ def test_within_noise_from_stats_flips_at_twice_the_standard_error():
     assert not pr.within_noise_from_stats(mean_b - 2.1 * se, mean_b, std, std, 3, 3, N)
 
 
-def _failure_run(label, variant, seed, acc, loss):
+def _failure_run(label, variant, seed, acc, loss, params=100):
     return {"label": label, "variant": variant, "seed": seed, "stage": "final", "status": "ok", "lr": 1e-3,
-            "steps": 150, "metrics": {"test_accuracy": acc, "val_accuracy": acc},
+            "steps": 150, "metrics": {"test_accuracy": acc, "val_accuracy": acc, "trainable_params": params},
             "details": {"initial_loss": 0.7, "loss_curve": [[149, loss]]}}
 
 
@@ -130,6 +130,8 @@ def test_failures_table_has_a_row_per_failure_with_the_sweep_settings_in_its_nam
     from peft_lab.experiments.sweeps import FAILURE_LR_FACTOR
     runs = [_failure_run("lora", "fail_healthy", s, a, 0.4) for s, a in enumerate((0.80, 0.81))]
     runs += [_failure_run("lora", "fail_lr_high", s, a, 0.69) for s, a in enumerate((0.50, 0.52))]
+    runs += [_failure_run("lora", "fail_not_frozen", s, 0.8, 0.4, params=12_345) for s in range(2)]
     table = pr.failures_table(pr.committed_failures({"runs": runs}, n_test=1000))
-    assert len(table.splitlines()) == 3 and f"{FAILURE_LR_FACTOR} 倍" in table
+    assert len(table.splitlines()) == 4 and f"{FAILURE_LR_FACTOR} 倍" in table
+    assert "12,345 / 100" in table          # the cost of an unfrozen base shows in what it trains
     assert "51.0%" in table and "80.5%" in table and "超出噪声" in table

@@ -117,13 +117,14 @@ def committed_failures(results: dict, n_test: int, z: float = Z) -> list[dict]:
         c = compare(results, mode, "fail_healthy", n_test, by="variant", metric="test_accuracy",
                     where={"label": s["label"]}, z=z)
 
-        def last_loss(side):
-            losses = [r["loss_last"] for r in s[side]["runs"] if r["loss_last"] is not None]
-            return sum(losses) / len(losses) if losses else None
+        def mean_of(side, field):
+            values = [r[field] for r in s[side]["runs"] if r[field] is not None]
+            return sum(values) / len(values) if values else None
         rows.append({"mode": mode, "label": s["label"], "failing": s["failing"]["test_accuracy"],
                      "healthy": s["healthy"]["test_accuracy"], "compare": c,
-                     "loss_failing": last_loss("failing"), "loss_healthy": last_loss("healthy"),
-                     "seeds": c["runs_a"]})
+                     "loss_failing": mean_of("failing", "loss_last"), "loss_healthy": mean_of("healthy", "loss_last"),
+                     "params_failing": mean_of("failing", "trainable_params"),
+                     "params_healthy": mean_of("healthy", "trainable_params"), "seeds": c["runs_a"]})
     if not rows:
         raise ValueError(f"no committed failure in these results; variants there: {sorted(present, key=str)}")
     return rows
@@ -143,13 +144,15 @@ def failures_table(rows: list[dict]) -> str:
     """``committed_failures`` rows as a Markdown table (accuracies in %, differences in points)."""
     from ..i18n import t
     names = failure_names()
-    lines = ["| 故障 | 方法 | 故障时测试准确率 | 健康时 | 差（百分点） | 末段训练损失（故障 / 健康） |",
-             "|---|---|---|---|---|---|"]
+    lines = ["| 故障 | 方法 | 故障时测试准确率 | 健康时 | 差（百分点） | 末段训练损失（故障 / 健康） | 可训练参数（故障 / 健康） |",
+             "|---|---|---|---|---|---|---|"]
     for r in rows:
         c = r["compare"]
         verdict = "噪声内" if c["within_noise"] else "超出噪声"
         loss = (f"{r['loss_failing']:.3f} / {r['loss_healthy']:.3f}"
                 if r["loss_failing"] is not None and r["loss_healthy"] is not None else "—")
+        params = (f"{r['params_failing']:,.0f} / {r['params_healthy']:,.0f}"
+                  if r.get("params_failing") is not None and r.get("params_healthy") is not None else "—")
         lines.append(f"| {names.get(r['mode'], r['mode'])} | {t(r['label'])} | {r['failing']:.1%} | {r['healthy']:.1%} | "
-                     f"{100 * c['difference']:+.1f}（±{100 * c['threshold']:.1f}，{verdict}） | {loss} |")
+                     f"{100 * c['difference']:+.1f}（±{100 * c['threshold']:.1f}，{verdict}） | {loss} | {params} |")
     return "\n".join(lines)
