@@ -22,6 +22,7 @@ from .prompt_tuning import PromptTuningConfig
 from .ptuning import PTuningConfig
 from .ptuning_v2 import PTuningV2Config
 from .lora import LoRAConfig
+from . import dora  # noqa: F401  (registers DoRALinear as the layer of LoRAConfig(use_dora=True))
 from .dylora import DyLoRAConfig
 from .adalora import AdaLoRAConfig
 from .qlora import QLoRAConfig
