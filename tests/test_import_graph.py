@@ -39,13 +39,15 @@ def imported_modules(name: str, is_package: bool, node: ast.AST, modules) -> lis
     return [f"{target}.{alias.name}" if f"{target}.{alias.name}" in modules else target for alias in node.names]
 
 
-def import_graph() -> dict[str, list[str]]:
-    """Module -> the peft_lab modules it imports anywhere in its file (top level or in a function)."""
+def import_graph(deferred: bool = True) -> dict[str, list[str]]:
+    """Module -> the peft_lab modules it imports anywhere in its file (``deferred=False``: only the
+    statements at the top level of the module, which run when it is imported)."""
     modules = package_modules()
     graph = {}
     for name, (path, is_package) in modules.items():
         tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
-        targets = {t for node in ast.walk(tree) if isinstance(node, (ast.Import, ast.ImportFrom))
+        nodes = ast.walk(tree) if deferred else tree.body
+        targets = {t for node in nodes if isinstance(node, (ast.Import, ast.ImportFrom))
                    for t in imported_modules(name, is_package, node, modules)}
         graph[name] = sorted(targets - {name})
     return graph
@@ -89,6 +91,30 @@ def test_graph_sees_relative_and_deferred_imports():
 def test_no_import_cycle_among_package_modules():
     cycle = find_cycle(import_graph())
     assert cycle is None, "import cycle among peft_lab modules: " + " -> ".join(cycle)
+
+
+# What a figure may read from the experiments: pure functions over result dicts (and the ΔW
+# math behind them), never what runs, schedules or stores experiments (runner, spec, sweeps, api ...).
+RESULTS_API = {"peft_lab.experiments.analysis", "peft_lab.experiments.paired", "peft_lab.experiments.spectra"}
+
+
+def test_plots_read_results_only_through_the_results_api():
+    graph = import_graph()
+    used = {(name, t) for name, targets in graph.items() if name.startswith("peft_lab.plots")
+            for t in targets if t.startswith("peft_lab.experiments")}
+    assert used, "no plot reads results any more: update RESULTS_API"
+    internals = sorted((name, t) for name, t in used if t not in RESULTS_API)
+    assert not internals, f"plots importing experiment internals: {internals}"
+    for module in RESULTS_API:   # and the results API itself runs nothing
+        assert not [t for t in graph[module] if t.startswith("peft_lab.experiments") and t not in RESULTS_API], module
+
+
+def test_widgets_take_configs_from_the_methods_not_from_a_plot():
+    """Figures are drawn lazily inside the interactive widgets; the plain views and
+    ``method_config`` need no plot module."""
+    top_level = import_graph(deferred=False)["peft_lab.widgets"]
+    assert "peft_lab.methods" in top_level
+    assert [t for t in top_level if t.startswith("peft_lab.plots")] == []
 
 
 def test_every_module_imports_in_a_fresh_interpreter():
