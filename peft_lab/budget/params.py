@@ -248,9 +248,9 @@ def parameters(arch, config=None, num_labels: int | None = None, train_head: boo
     if config is None:
         total = arch.total_params(num_labels)
         return ParamReport(arch.name, "base model", total, 0, 0)
-    trains = head_trains(arch, config.method, train_head) and num_labels is not None and config.method != "full"
+    trains = num_labels is not None and head_trains(arch, config.method, train_head)
     added, existing = _method_params(arch, config, num_labels, folded=False)
-    head = arch.classifier_params(num_labels) if trains else 0
+    head = arch.classifier_params(num_labels) if trains and config.method != "full" else 0  # full: in `existing`
     folded = None
     if config.method == "p_tuning" or (config.method == "prefix_tuning" and config.projection):
         folded = _method_params(arch, config, num_labels, folded=True)[0] + head
