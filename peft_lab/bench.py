@@ -203,10 +203,10 @@ def run(quick: bool = False, make: Callable[[], nn.Module] | None = None, batch=
 
 def report_meta(settings: Settings, tokens_per_example: int, model_parameters: int) -> dict:
     """Where a report's numbers come from: when, with which settings, on which checkpoint
-    (``runner.checkpoint_id``) and commit (``git rev-parse HEAD``, "unknown" outside a git
+    (``experiments.identity.checkpoint_id``) and commit (``git rev-parse HEAD``, "unknown" outside a git
     checkout), with which versions and on which machine (its torch threads included)."""
     from .experiments.api import git_commit, machine, versions
-    from .experiments.runner import checkpoint_id
+    from .experiments.identity import checkpoint_id
     return {"date": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "settings": dataclasses.asdict(settings) | {"tokens_per_example": tokens_per_example},
             "model_parameters": model_parameters, "checkpoint": checkpoint_id(),
@@ -383,7 +383,7 @@ def width_run(widths=WIDTHS, quick: bool = False, settings: Settings | None = No
     """``width_point`` at every width, smallest first; with ``journal_path`` each finished width is
     journalled, so an interrupted run continues where it stopped. Returns {"meta", "widths"}."""
     from .experiments.api import git_commit, machine, versions
-    from .experiments.runner import Journal
+    from .experiments.journal import Journal
     from .experiments.sweeps import method
     from .hub import read_card
     settings = settings or (WIDTH_QUICK if quick else WIDTH_SETTINGS)
@@ -424,7 +424,7 @@ def format_width_row(p: dict) -> str:
 
 def widths_main(args, argv: list[str] | None) -> int:
     """``--widths``: measure, print, and with ``--json`` save (resumable through PATH.partial.jsonl)."""
-    from .experiments.runner import Journal, write_json_atomic
+    from .experiments.journal import Journal, write_json_atomic
     journal = Path(args.json).with_suffix(".partial.jsonl") if args.json else None
     s = WIDTH_QUICK if args.quick else WIDTH_SETTINGS
     print(f"{WIDTH_METHOD} vs full fine-tuning, batch {s.batch} x up to {s.max_len} tokens, {s.rounds} interleaved "
@@ -499,7 +499,7 @@ def attention_point(settings: Settings) -> dict:
 def attention_run(quick: bool = False, command: str | None = None) -> dict:
     """``attention_point`` at every recipe of ``attention_recipes``. Returns {"meta", "recipes"}."""
     from .experiments.api import git_commit, machine, versions
-    from .experiments.runner import checkpoint_id
+    from .experiments.identity import checkpoint_id
     t0 = time.perf_counter()
     recipes = {name: attention_point(s) for name, s in attention_recipes(quick).items()}
     meta = {"command": command or f"peft_lab.bench.attention_run(quick={quick})",
@@ -532,7 +532,7 @@ def format_attention(report: dict) -> str:
 
 def attention_main(args, argv: list[str] | None) -> int:
     """``--attention``: measure, print, and with ``--json`` save."""
-    from .experiments.runner import write_json_atomic
+    from .experiments.journal import write_json_atomic
     command = " ".join(["python -m peft_lab.bench", *(sys.argv[1:] if argv is None else argv)])
     report = attention_run(quick=args.quick, command=command)
     print(format_attention(report))

@@ -19,9 +19,8 @@ from typing import Callable
 from . import budget
 from .budget.flops import linear_flops
 from .i18n import t
-from .methods import (AdapterConfig, BitFitConfig, FullFineTuningConfig, LoRAConfig, PrefixTuningConfig,
-                      PromptTuningConfig, QLoRAConfig)
-from .plots.ch4_prompts import DESIGNS, design_configs
+from .methods import (SOFT_PROMPT_DESIGNS, AdapterConfig, BitFitConfig, FullFineTuningConfig, LoRAConfig,
+                      PrefixTuningConfig, PromptTuningConfig, QLoRAConfig, soft_prompt_configs)
 
 MEMORY_METHODS = ("full", "lora", "qlora", "adapter", "prefix_tuning", "prompt_tuning", "bitfit")
 
@@ -67,9 +66,9 @@ def prefix_view(L: int, arch="tiny", encoder_hidden_size: int = 128) -> dict:
     (after folding), and the context left for the text."""
     _positive("L", L)
     arch = budget.get(arch)
-    configs = design_configs(L, encoder_hidden_size)
+    configs = soft_prompt_configs(L, encoder_hidden_size)
     designs = {d: {"trained": budget.count(arch, configs[d]), "kept": budget.count(arch, configs[d], folded=True)}
-               for d in DESIGNS}
+               for d in SOFT_PROMPT_DESIGNS}
     return {"L": L, "arch": arch.name, "designs": designs, "context_left": arch.max_len - L}
 
 

@@ -152,7 +152,7 @@ def small(family):
                   {"CAUSAL_LM": T.Qwen2ForCausalLM}),
         "gpt2": (budget.gpt2("gpt2-s", 64, 2, 4, vocab=100, max_len=128),
                  T.GPT2Config(vocab_size=100, n_embd=64, n_layer=2, n_head=4, n_positions=128),
-                 {"CAUSAL_LM": T.GPT2LMHeadModel}),
+                 {"CAUSAL_LM": T.GPT2LMHeadModel, "SEQ_CLS": T.GPT2ForSequenceClassification}),
         "bert": (budget.bert("bert-s", 64, 2, 4, 96, 100, max_len=128),
                  T.BertConfig(vocab_size=100, hidden_size=64, num_hidden_layers=2, num_attention_heads=4,
                               intermediate_size=96, max_position_embeddings=128),
@@ -165,7 +165,7 @@ def small(family):
                   T.BloomConfig(vocab_size=100, hidden_size=64, n_layer=2, n_head=4), {"CAUSAL_LM": T.BloomForCausalLM}),
         "t5": (budget.t5("t5-s", 64, 2, 4, 96, d_kv=16, vocab=100),
                T.T5Config(vocab_size=100, d_model=64, d_ff=96, num_layers=2, num_heads=4, d_kv=16),
-               {"SEQ_2_SEQ_LM": T.T5ForConditionalGeneration}),
+               {"SEQ_2_SEQ_LM": T.T5ForConditionalGeneration, "SEQ_CLS": T.T5ForSequenceClassification}),
     }[family]
 
 
@@ -203,6 +203,7 @@ def hf_cases():
         ("gpt2", "CAUSAL_LM", *lora(4, ("c_proj",))),        # both attn.c_proj and mlp.c_proj, as in HF
         ("gpt2", "CAUSAL_LM", *lora(4, "all-linear")),       # Conv1D counts as linear
         ("gpt2", "CAUSAL_LM", *ia3(("c_attn", "mlp.c_proj"), ("mlp.c_proj",))),
+        ("gpt2", "SEQ_CLS", *lora(8, ("c_attn",))),         # the `score` head trains (modules_to_save)
         ("bert", "SEQ_CLS", *lora(4, ("query", "value"))),
         ("bert", "SEQ_CLS", *lora(4, "all-linear")),         # includes pooler.dense, excludes the classifier
         ("bert", "SEQ_CLS", *ptune("lstm")),
@@ -214,6 +215,7 @@ def hf_cases():
         ("t5", "SEQ_2_SEQ_LM", *ptune("mlp")),
         ("t5", "SEQ_2_SEQ_LM", *prefix),
         ("t5", "SEQ_2_SEQ_LM", *ia3(("k", "v", "wo"), ("wo",))),
+        ("t5", "SEQ_CLS", *lora(8, ("q", "v"))),            # `classification_head` is not in modules_to_save
     ]
 
 
@@ -231,8 +233,37 @@ def test_trainable_count_equals_hf_peft(family, task, ours, theirs):
     # HF's AdaLoRA lists a constant `ranknum` scalar per adapted layer as a trainable parameter
     ranknum = sum(1 for n, _ in model.named_parameters() if ".ranknum." in n)
     assert budget.count(arch, ours, num_labels=num_labels) == hf_trainable - ranknum
-    if num_labels is None:
+    if num_labels is None:   # HF's total counts a trained head twice (the original and the copy it saves)
         assert budget.parameters(arch, ours).total == hf_total - ranknum
+
+
+@pytest.mark.parametrize("family, head", [("t5", "classification_head"), ("bert", "classifier"),
+                                          ("llama", "score")])
+def test_train_head_follows_hf_peft_modules_to_save(family, head):
+    """HF PEFT trains the classifier iff its module name is in modules_to_save; train_head= says
+    which, and its default is what HF PEFT's own default does on that architecture."""
+    arch, hf_config, classes = small(family)
+    hf_config.num_labels = 3
+    targets = {"t5": ("q", "v"), "bert": ("query", "value"), "llama": ("q_proj", "v_proj")}[family]
+    ours = pl.LoRAConfig(r=8, target_modules=targets)
+    counts = {}
+    for modules_to_save in (None, [head]):
+        theirs = peft.LoraConfig(r=8, target_modules=list(targets), task_type="SEQ_CLS", modules_to_save=modules_to_save)
+        model = peft.get_peft_model(build_meta(hf_config, classes["SEQ_CLS"]), theirs)
+        counts[modules_to_save is not None] = model.get_nb_trainable_parameters()[0]
+    assert budget.count(arch, ours, num_labels=3, train_head=True) == counts[True]
+    lora_only = budget.count(arch, ours)
+    assert counts[True] > lora_only                       # the head is really counted when it trains
+    assert budget.count(arch, ours, num_labels=3, train_head=False) == lora_only
+    assert budget.count(arch, ours, num_labels=3) == counts[False]   # the default is HF PEFT's default
+
+
+def test_train_head_is_checked():
+    with pytest.raises(TypeError, match="train_head='yes'"):
+        budget.count("bert-base", pl.LoRAConfig(target_modules=("query",)), num_labels=2, train_head="yes")
+    with pytest.raises(ValueError, match="head_only"):
+        budget.count("t5-base", pl.HeadOnlyConfig(), num_labels=2, train_head=False)
+    assert budget.count("t5-base", pl.HeadOnlyConfig(), num_labels=2) > 0   # head_only trains it, T5 or not
 
 
 def test_stand_in_totals_equal_hf():

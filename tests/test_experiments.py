@@ -8,7 +8,8 @@ import pytest
 import torch
 
 from peft_lab.experiments import __main__ as cli
-from peft_lab.experiments import analysis, api, runner, spectra, sweeps
+from peft_lab.experiments import analysis, api, lr_search, runner, spectra, sweeps
+from peft_lab.experiments import spec as spec_module
 from peft_lab.experiments.runner import SEARCH, Journal, Spec, best_on_validation, pending, run_specs
 
 METRICS = dict.fromkeys(api.METRIC_FIELDS, 0.5) | {
@@ -106,7 +107,7 @@ def test_runs_on_other_splits_are_never_kept_or_reused(fake_sweep, tmp_path, mon
     assert results["meta"]["data"] == {"sentiment": runner.data_id("sentiment")}
     spec = Spec.from_record(results["runs"][0])
     key = spec.key()
-    for module in (runner, api):                                          # e.g. a leak removed from test
+    for module in (spec_module, api):                                     # e.g. a leak removed from test
         monkeypatch.setattr(module, "data_id", lambda task: "0123456789ab")
     assert spec.key() != key                                              # another computation
     with pytest.raises(ValueError, match="use --overwrite"):              # and nothing carried over
@@ -172,8 +173,7 @@ def test_the_learning_rate_is_chosen_on_validation_and_seed_0_is_reused():
 
 
 def test_the_lr_search_table_flags_a_choice_at_the_edge_of_the_grid(monkeypatch):
-    from peft_lab.experiments import runner
-    monkeypatch.setattr(runner, "MAX_EXTENSIONS", 0)      # a grid that may not grow
+    monkeypatch.setattr(lr_search, "MAX_EXTENSIONS", 0)   # a grid that may not grow
     runs = run_specs(specs_with_search(grid=(1e-3, 1e-2)), fake_execute, progress=False)
     (row,) = analysis.lr_search_table({"runs": runs})
     assert row["chosen"] == 1e-3 and row["at_edge"] and set(row["scores"]) == {1e-3, 1e-2}
@@ -384,4 +384,4 @@ def test_a_rate_tied_with_the_best_on_the_edge_grows_the_grid_too():
     specs, done = finished_grid({1e-3: None, 3e-3: None})                     # all diverged: look lower
     assert [s.lr for s in edge_extensions(specs, done, {})] == [pytest.approx(3e-4)]
     specs, done = finished_grid({1e-3: 0.80, 3e-3: 0.70, 1e-2: 0.80})
-    assert len(edge_extensions(specs, done, {specs[0].search_group: runner.MAX_EXTENSIONS - 1})) == 1  # capped
+    assert len(edge_extensions(specs, done, {specs[0].search_group: lr_search.MAX_EXTENSIONS - 1})) == 1  # capped

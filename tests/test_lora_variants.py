@@ -38,6 +38,14 @@ def test_dora_output_is_unchanged_at_init_and_m_is_the_row_norm_of_w0(make_model
         torch.testing.assert_close(layer.m, torch.linalg.vector_norm(w, dim=1))  # one per output feature
 
 
+def test_use_dora_builds_the_layer_dora_registers_and_says_so_when_it_is_missing(make_model, monkeypatch):
+    from peft_lab.methods import lora
+    assert lora.LAYERS == {"lora": LoRALinear, "dora": DoRALinear}   # dora.py added itself; lora imports no dora
+    monkeypatch.delitem(lora.LAYERS, "dora")
+    with pytest.raises(ValueError, match=r"use_dora=True needs the 'dora' layer.*peft_lab\.methods\.dora"):
+        pl.apply(make_model(), pl.LoRAConfig(r=4, use_dora=True))
+
+
 def test_dora_counts_r_d_plus_k_plus_d_per_target(make_model):
     model = pl.apply(make_model(head="lm", d_model=32, d_ff=64),
                      pl.LoRAConfig(r=4, use_dora=True, target_modules=("q_proj", "up_proj")))

@@ -23,7 +23,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .arch import Architecture, select
-from .params import adapter_sites, method_of
+from .params import adapter_sites, head_trains, method_of
 
 LOW_RANK = {"lora": "lora", "dylora": "lora", "qlora": "lora", "adalora": "adalora"}
 
@@ -65,7 +65,7 @@ class Plan:
 def make_plan(arch: Architecture, config, num_labels) -> Plan:
     """The ``Plan`` of a method config (read by attribute); ``None`` means full fine-tuning."""
     method = "full" if config is None else method_of(config)
-    plan = Plan(train_head=num_labels is not None or method in ("full", "head_only"))
+    plan = Plan(train_head=method in ("full", "head_only") or (num_labels is not None and head_trains(arch, method)))
     if method == "full":
         plan.train_weights = plan.train_biases = True
     elif method == "bitfit":

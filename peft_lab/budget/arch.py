@@ -97,6 +97,9 @@ class Architecture:
     learned_positions: bool = False           # a position embedding table looked up by index
     classifier_bias: bool = True              # bias of the sequence-classification head
     classifier_dense: bool = False            # RoBERTa/T5 style: Linear(d, d) before Linear(d, labels)
+    classifier_trains: bool = True            # the new classifier trains beside a PEFT method by default:
+    #   HF PEFT's default modules_to_save for sequence classification, ["classifier", "score"], names
+    #   BERT's and GPT-2/LLaMA's heads but not T5's ``classification_head``, which stays frozen there
     pooling: str = "last"                     # see POOLINGS: token(s) the classifier reads
     source: str = ""                          # where the published parameter count comes from
 

@@ -16,8 +16,10 @@ needs neither torch nor the method implementations. Counts follow HF PEFT's
 
 (d, k: a layer's output and input widths; t: the key/value width, d_model or n_kv_heads x
 head_dim under grouped-query attention, as HF PEFT's prefix encoder uses; n: layers.)
-With ``num_labels`` the model gets a new classifier in place of its LM head, and every method
-trains it too (HF PEFT's ``modules_to_save`` for sequence classification).
+With ``num_labels`` the model gets a new classifier in place of its LM head, which trains beside
+the method as HF PEFT's default ``modules_to_save`` for sequence classification does (``classifier``,
+``score``): on BERT, GPT-2, LLaMA and peft_lab's model, but not T5's ``classification_head``
+(``Architecture.classifier_trains``; ``train_head=`` says otherwise).
 """
 from __future__ import annotations
 
@@ -225,30 +227,46 @@ def _method_params(arch: Architecture, config, num_labels, folded: bool) -> tupl
     return soft_prompt_params(arch, config, num_labels, folded), 0
 
 
-def parameters(arch, config=None, num_labels: int | None = None) -> ParamReport:
-    """Base, added and trainable parameters of ``config``'s method on ``arch`` (a report)."""
+def head_trains(arch: Architecture, method: str, train_head: bool | None = None) -> bool:
+    """Whether a new classifier trains beside ``method``: ``train_head``, or by default the
+    architecture's ``classifier_trains`` (HF PEFT's ``modules_to_save``); head_only always does."""
+    if train_head is not None and not isinstance(train_head, bool):
+        raise TypeError(f"train_head={train_head!r} must be True, False or None (the architecture's default)")
+    if method in ("full", "head_only"):
+        if train_head is False:
+            raise ValueError(f"train_head=False contradicts method={method!r}, which trains the classifier")
+        return True
+    return arch.classifier_trains if train_head is None else train_head
+
+
+def parameters(arch, config=None, num_labels: int | None = None, train_head: bool | None = None) -> ParamReport:
+    """Base, added and trainable parameters of ``config``'s method on ``arch`` (a report).
+    ``train_head``: whether the ``num_labels`` classifier trains (None: as HF PEFT, see above)."""
     arch = get(arch)
     if num_labels is not None:
         positive_int("parameters", "num_labels", num_labels)
     if config is None:
         total = arch.total_params(num_labels)
         return ParamReport(arch.name, "base model", total, 0, 0)
+    trains = num_labels is not None and head_trains(arch, config.method, train_head)
     added, existing = _method_params(arch, config, num_labels, folded=False)
-    head = arch.classifier_params(num_labels) if num_labels is not None and config.method != "full" else 0
+    head = arch.classifier_params(num_labels) if trains and config.method != "full" else 0  # full: in `existing`
     folded = None
     if config.method == "p_tuning" or (config.method == "prefix_tuning" and config.projection):
         folded = _method_params(arch, config, num_labels, folded=True)[0] + head
     return ParamReport(arch.name, config.method, arch.total_params(num_labels), added, added + existing + head, folded)
 
 
-def count(arch, config=None, num_labels: int | None = None, folded: bool = False) -> int:
+def count(arch, config=None, num_labels: int | None = None, folded: bool = False,
+          train_head: bool | None = None) -> int:
     """``count(arch)``: the base model's parameters. ``count(arch, config)``: what the method trains.
 
     ``arch`` is a preset name (``budget.PRESETS``) or an ``Architecture``; ``num_labels`` puts a
-    classifier in place of the LM head (trained by every method); ``folded=True`` counts P-Tuning
+    classifier in place of the LM head, trained beside the method where HF PEFT trains it (not
+    T5's; ``train_head=True/False`` decides instead); ``folded=True`` counts P-Tuning
     and prefix tuning after their reparameterisation is folded away (what inference keeps).
     """
-    report = parameters(arch, config, num_labels)
+    report = parameters(arch, config, num_labels, train_head)
     if config is None:
         return report.base
     return report.folded if folded and report.folded is not None else report.trainable

@@ -123,7 +123,8 @@ def t5(name, d, n_layers, n_heads, d_ff, d_kv=64, vocab=32128, max_len=512, buck
                 Extra("decoder." + rel, buckets * n_heads), Extra("encoder.final_layer_norm", d, "norm"),
                 Extra("decoder.final_layer_norm", d, "norm")),
         lm_head=Linear("lm_head", d, vocab, False), tie_word_embeddings=True, head_dim=d_kv, ffn="relu",
-        norm="rmsnorm", dropout=0.1, attention_dropout=0.1, classifier_dense=True, pooling="last", source=source)
+        norm="rmsnorm", dropout=0.1, attention_dropout=0.1, classifier_dense=True, pooling="last",
+        classifier_trains=False, source=source)   # classification_head: not in HF PEFT's modules_to_save
 
 
 def tiny(vocab_size=4000, d_model=128, n_layers=4, n_heads=4, d_ff=512, max_len=256, dropout=0.1,

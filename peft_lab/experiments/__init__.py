@@ -6,15 +6,17 @@
 
 Sweeps (``SWEEPS``): ``attention_dropout``, ``repro``, ``methods``, ``baselines``, ``lora_rank``,
 ``adapter_bottleneck``, ``prefix_length``, ``train_size``, ``delta_w``, ``segmentation``, ``dylora_ranks``,
-``loraplus_ratio``, ``failures``. The recipe (STEPS, BATCH,
-MAX_LEN, seeds) is at the top of ``sweeps.py``. Modules: ``runner`` (specs, resumable loop),
-``execute`` (what one run computes), ``sweeps`` (the grids), ``analysis`` (summaries),
-``spectra`` (ΔW and subspace math), ``tfidf`` (classical baseline), ``api`` (this API).
+``loraplus_ratio``, ``failures``. The recipe (STEPS, BATCH, MAX_LEN, seeds) is at the top of
+``sweeps.py``. Modules: ``spec`` (a run and its key), ``identity`` (checkpoint, architecture and
+data hashes), ``journal`` (the resumable journal, JSON files), ``lr_search`` (rates chosen on
+validation, grids grown past an edge), ``runner`` (the resumable loop), ``execute`` (what one run
+computes), ``sweeps`` (the grids), ``analysis`` (summaries), ``spectra`` (ΔW and subspace math),
+``tfidf`` (classical baseline), ``api`` (this API).
 """
 from .analysis import (chosen_lrs, dylora_by_rank, energy_table, format_table, lr_search_table, select, series,
                        summarize, value)
 from .api import load_results, plan, results_dir, results_path, run_sweep, validate
-from .runner import SEARCH, Spec
+from .spec import SEARCH, Spec
 from .sweeps import BATCH, MAX_LEN, QUICK, SEEDS, STEPS, SWEEPS, method_table
 
 __all__ = ["BATCH", "MAX_LEN", "QUICK", "SEARCH", "SEEDS", "STEPS", "SWEEPS", "Spec", "chosen_lrs", "dylora_by_rank",

@@ -23,8 +23,11 @@ from .. import hub
 from ..tasks import get_task
 from . import sweeps
 from .execute import execute as execute_spec
-from .runner import (MAX_EXTENSIONS, Journal, Spec, architecture_id, checkpoint_id, data_id, pending, run_specs,
-                     write_json_atomic)
+from .identity import architecture_id, checkpoint_id, data_id
+from .journal import Journal, write_json_atomic
+from .lr_search import MAX_EXTENSIONS
+from .runner import pending, run_specs
+from .spec import Spec
 
 REPO = Path(__file__).resolve().parents[2]
 RUN_FIELDS = ("method", "label", "variant", "kind", "config", "seed", "init", "task", "steps", "lr",
@@ -155,7 +158,7 @@ def kept_runs(out: Path) -> dict[str, dict]:
 
     A file computed with other weights keeps only the runs that do not depend on them: from
     random init (if the architecture and vocabulary are the same) and TF-IDF; a run evaluated on
-    other splits (``meta.data`` differs from ``runner.data_id``) is never kept. A file none of
+    other splits (``meta.data`` differs from ``identity.data_id``) is never kept. A file none of
     whose runs can be kept is refused."""
     existing = json.loads(out.read_text(encoding="utf-8"))
     same_weights = existing["meta"].get("checkpoint") == checkpoint_id()

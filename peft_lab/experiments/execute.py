@@ -27,7 +27,7 @@ from ..tasks import get_task
 from ..train import fit, measure_latencies, set_seed
 from . import spectra
 from .paired import encode_outcomes
-from .runner import Spec
+from .spec import Spec
 
 CURVE_POINTS = 20  # the stored loss curve: mean loss over this many equal windows of steps
 OPTIMIZERS = {"loraplus": loraplus_optimizer}

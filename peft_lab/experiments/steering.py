@@ -34,7 +34,7 @@ from ..methods.soft_prompt import fold
 from ..tasks import _pad, get_task
 from ..train import default_optimizer, set_seed
 from .api import git_commit, machine, results_path, versions
-from .runner import write_json_atomic
+from .journal import write_json_atomic
 
 PREFIXES = ("none", "all", "positive", "negative")
 LABEL = {"negative": 0, "positive": 1}

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 import peft_lab as pl
 
 from . import noise
-from .runner import SEARCH, Spec, checkpoint_id
+from .identity import checkpoint_id
+from .spec import SEARCH, Spec
 
 # ----------------------------------------------------------------------------- the recipe
 # Sized so that `all` (every sweep but the baselines) takes about an hour with --jobs 2 on a
@@ -74,7 +75,7 @@ def method_table(task: str = "sentiment") -> list[Method]:
     trains, the larger its rates; an MLP reparameterisation (P-Tuning, prefix tuning) amplifies
     steps, so it needs smaller ones. Each grid is centred where an earlier methods sweep
     (250 steps x 128 characters) found the best rate on validation; a grid whose best rate
-    still lands on its edge grows past it when the sweep runs (``runner.edge_extensions``).
+    still lands on its edge grows past it when the sweep runs (``lr_search.edge_extensions``).
     """
     tiny, low, mid = (3e-4, 1e-3, 3e-3), (1e-3, 3e-3, 1e-2), (3e-3, 1e-2, 3e-2)
     high, top = (1e-2, 3e-2, 1e-1), (3e-2, 1e-1, 3e-1)

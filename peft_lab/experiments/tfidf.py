@@ -12,7 +12,8 @@ import torch
 
 from .. import data
 from ..tasks import classification_metrics
-from .runner import Spec, best_on_validation
+from .lr_search import best_on_validation
+from .spec import Spec
 
 
 def _metrics(clf, X, labels) -> dict[str, float]:

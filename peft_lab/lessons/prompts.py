@@ -11,9 +11,9 @@ error from seeds and test set as the noise threshold); these functions only choo
 from __future__ import annotations
 
 from ..experiments.noise import compare, group_stats
+from ..methods import SOFT_PROMPT_DESIGNS as DESIGNS
 
 LENGTH = "config.num_virtual_tokens"
-DESIGNS = ("prompt_tuning", "p_tuning", "prefix_tuning", "p_tuning_v2")
 STEERING_PAIRS = (("positive", "negative"), ("positive", "all"), ("negative", "all"))
 
 

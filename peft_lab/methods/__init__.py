@@ -22,6 +22,7 @@ from .prompt_tuning import PromptTuningConfig
 from .ptuning import PTuningConfig
 from .ptuning_v2 import PTuningV2Config
 from .lora import LoRAConfig
+from . import dora  # noqa: F401  (registers DoRALinear as the layer of LoRAConfig(use_dora=True))
 from .dylora import DyLoRAConfig
 from .adalora import AdaLoRAConfig
 from .qlora import QLoRAConfig
@@ -42,6 +43,19 @@ REGISTRY: dict[str, type[PeftConfig]] = {
     "adalora": AdaLoRAConfig,
     "qlora": QLoRAConfig,
 }
+
+
+# The four soft-prompt designs, from the input layer only to every layer's keys and values.
+SOFT_PROMPT_DESIGNS = ("prompt_tuning", "p_tuning", "prefix_tuning", "p_tuning_v2")
+
+
+def soft_prompt_configs(L: int, encoder_hidden_size: int = 128) -> dict[str, PeftConfig]:
+    """The four soft-prompt designs' configs at ``L`` virtual tokens, the reparameterised ones
+    (P-Tuning, prefix tuning) with a prompt encoder of width ``encoder_hidden_size``."""
+    return {"prompt_tuning": PromptTuningConfig(num_virtual_tokens=L),
+            "p_tuning": PTuningConfig(num_virtual_tokens=L, encoder_hidden_size=encoder_hidden_size),
+            "prefix_tuning": PrefixTuningConfig(num_virtual_tokens=L, encoder_hidden_size=encoder_hidden_size),
+            "p_tuning_v2": PTuningV2Config(num_virtual_tokens=L)}
 
 
 def method_module(config_or_name) -> ModuleType:

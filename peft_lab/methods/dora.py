@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .lora import LoRALinear
+from .lora import LAYERS, LoRALinear
 
 
 class DoRALinear(LoRALinear):
@@ -65,3 +65,6 @@ class DoRALinear(LoRALinear):
 
     def extra_repr(self) -> str:
         return super().extra_repr() + f", magnitude={tuple(self.m.shape)}"
+
+
+LAYERS["dora"] = DoRALinear  # what LoRAConfig(use_dora=True) builds

@@ -201,13 +201,17 @@ class LoRALinear(LowRankLinear):
         return f"r={self.r}, alpha={self.alpha}, scaling={self.scaling:g}, merged={self.merged}"
 
 
+# The layer each variant of ``LoRAConfig`` builds. dora.py adds "dora" here itself (DoRALinear
+# builds on LoRALinear), so the dependency points one way: dora imports lora, never the reverse.
+LAYERS: dict[str, type[LoRALinear]] = {"lora": LoRALinear}
+
+
 def make_layer(base: nn.Module, config: LoRAConfig) -> LoRALinear:
-    if config.use_dora:
-        from .dora import DoRALinear  # imported where used: DoRA builds on this module
-        cls = DoRALinear
-    else:
-        cls = LoRALinear
-    return cls(base, config.r, config.alpha, config.dropout, config.use_rslora)
+    variant = "dora" if config.use_dora else "lora"
+    if variant not in LAYERS:
+        raise ValueError(f"use_dora={config.use_dora!r} needs the {variant!r} layer, which registers itself when "
+                         f"peft_lab.methods.{variant} is imported; registered layers: {sorted(LAYERS)}")
+    return LAYERS[variant](base, config.r, config.alpha, config.dropout, config.use_rslora)
 
 
 def inject(model: nn.Module, config, make) -> None:

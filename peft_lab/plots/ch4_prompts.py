@@ -14,24 +14,10 @@ from matplotlib.figure import Figure
 
 from .. import budget
 from ..i18n import t
-from ..methods.prefix_tuning import PrefixTuningConfig
-from ..methods.prompt_tuning import PromptTuningConfig
-from ..methods.ptuning import PTuningConfig
-from ..methods.ptuning_v2 import PTuningV2Config
+from ..methods import SOFT_PROMPT_DESIGNS as DESIGNS, soft_prompt_configs as design_configs
 from .common import arch_name, arrow, box, diagram_axes, figure, human_count, note
 from .sweeps import log2_axis, mark_setting, sweep_figure
 from .style import FROZEN, color
-
-DESIGNS = ("prompt_tuning", "p_tuning", "prefix_tuning", "p_tuning_v2")
-
-
-def design_configs(L: int, encoder_hidden_size: int = 128) -> dict:
-    """The four designs' configs at length ``L`` (the reparameterised ones with their encoder)."""
-    return {"prompt_tuning": PromptTuningConfig(num_virtual_tokens=L),
-            "p_tuning": PTuningConfig(num_virtual_tokens=L, encoder_hidden_size=encoder_hidden_size),
-            "prefix_tuning": PrefixTuningConfig(num_virtual_tokens=L, encoder_hidden_size=encoder_hidden_size),
-            "p_tuning_v2": PTuningV2Config(num_virtual_tokens=L)}
-
 
 def _panel(ax, design: str, n_layers: int) -> None:
     """The frozen stack on the right, the design's trainable vectors (coloured) on the left."""
