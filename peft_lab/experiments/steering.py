@@ -34,6 +34,7 @@ from ..methods.soft_prompt import fold
 from ..tasks import _pad, get_task
 from ..train import default_optimizer, set_seed
 from .api import git_commit, machine, results_path, versions
+from .identity import checkpoint_id, model_dropouts
 from .journal import write_json_atomic
 
 PREFIXES = ("none", "all", "positive", "negative")
@@ -164,11 +165,14 @@ def summary(results: dict) -> dict[str, dict]:
 def run(out: Path | None = None, seeds=(0, 1, 2), prefixes=PREFIXES, steps: int = 150, generations: int = 128,
         num_virtual_tokens: int = 8, lr: float = 1e-2, new_tokens: int = 40, temperature: float = 1.0,
         command: str | None = None, progress: bool = True, judge: Judge | None = None) -> dict:
-    """Every (prefix, seed), resumable: runs already in ``out`` with the same recipe are kept.
+    """Every (prefix, seed), resumable: runs already in ``out`` with the same recipe (checkpoint and
+    its dropouts included) are kept.
     ``judge`` defaults to a ``Judge()`` fitted on every training review."""
     recipe = {"steps": steps, "generations": generations, "num_virtual_tokens": num_virtual_tokens, "lr": lr,
               "new_tokens": new_tokens, "temperature": temperature, "batch_size": 32, "max_len": 64,
-              "encoder_hidden_size": 128}
+              "encoder_hidden_size": 128, "checkpoint": checkpoint_id(),
+              # the checkpoint's fine-tuning dropouts: a new default makes the kept runs another recipe
+              **model_dropouts()}
     done = []
     if out is not None and Path(out).exists():
         old = _read(Path(out))
