@@ -75,3 +75,15 @@ def shown_png(output) -> bytes:
     outputs = output.outputs
     assert len(outputs) == 1, "the explorer shows exactly one figure"
     return outputs[0]["data"]["image/png"]
+
+
+def check_slider_moves_only_the_mark(box, control: str, start, moved, moved_text: str) -> None:
+    """An explorer drawn at ``start``: moving ``control`` to ``moved`` redraws the figure and shows
+    ``moved_text`` (an exact count); moving it back draws the very same figure -- only the mark on
+    the measured sweep moved."""
+    at_start = shown_png(box.plot)
+    box.controls[control].value = moved
+    assert shown_png(box.plot) != at_start
+    assert moved_text in box.html.value
+    box.controls[control].value = start
+    assert shown_png(box.plot) == at_start

@@ -4,7 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import pytest  # noqa: E402
-from helpers import shown_png  # noqa: E402
+from helpers import check_slider_moves_only_the_mark, shown_png  # noqa: E402
 
 import peft_lab as pl  # noqa: E402
 from peft_lab import budget, widgets  # noqa: E402
@@ -37,13 +37,7 @@ def test_without_a_sweep_the_explorer_draws_nothing():
 def test_the_slider_moves_the_mark_on_the_measured_sweep():
     sweep = load_results("adapter_bottleneck")
     box = widgets.bottleneck_explorer("tiny", m=8, sweep=sweep)
-    at_8 = shown_png(box.plot)
-    box.controls["m"].value = 48
-    at_48 = shown_png(box.plot)
-    assert at_48 != at_8
-    assert f"{budget.count('tiny', pl.AdapterConfig(bottleneck=48)):,}" in box.html.value
-    box.controls["m"].value = 8
-    assert shown_png(box.plot) == at_8                 # the same setting draws the same figure: only the mark moved
+    check_slider_moves_only_the_mark(box, "m", 8, 48, f"{budget.count('tiny', pl.AdapterConfig(bottleneck=48)):,}")
 
 
 def test_the_placement_changes_the_numbers_and_keeps_the_sweep():

@@ -4,7 +4,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 import pytest  # noqa: E402
-from helpers import shown_png  # noqa: E402
+from helpers import check_slider_moves_only_the_mark, shown_png  # noqa: E402
 
 import peft_lab as pl  # noqa: E402
 from peft_lab import budget, widgets  # noqa: E402
@@ -43,13 +43,7 @@ def test_without_a_sweep_the_explorer_draws_nothing():
 def test_the_slider_moves_the_mark_on_the_measured_sweep():
     sweep = load_results("prefix_length")
     box = widgets.prefix_explorer("tiny", L=4, sweep=sweep)
-    at_4 = shown_png(box.plot)
-    box.controls["L"].value = 32
-    at_32 = shown_png(box.plot)
-    assert at_32 != at_4
-    assert f"{budget.count('tiny', pl.PTuningV2Config(num_virtual_tokens=32)):,}" in box.html.value
-    box.controls["L"].value = 4
-    assert shown_png(box.plot) == at_4                 # the same setting draws the same figure: only the mark moved
+    check_slider_moves_only_the_mark(box, "L", 4, 32, f"{budget.count('tiny', pl.PTuningV2Config(num_virtual_tokens=32)):,}")
 
 
 def test_a_larger_preset_keeps_the_tiny_sweep_and_its_own_slider_range():
