@@ -121,3 +121,19 @@ def test_dora_keeps_row_norms_where_lora_with_the_same_update_does_not(make_mode
     assert same["max_norm_deviation"] == 0 and same["mean_cosine"] == pytest.approx(1)
     with pytest.raises(ValueError, match="shape"):
         lesson.norm_and_direction(q.weight, q.weight[:-1])
+
+
+def test_loraplus_ratios_finds_the_best_ratio_and_judges_it_against_plain_lora():
+    runs = [run("loraplus", acc=0.70 + 0.01 * k + 0.002 * s, seed=s, lr=3e-4,
+                optimizer={"name": "loraplus", "ratio": k}) for k in (1, 4, 16) for s in (0, 1)]
+    out = lesson.loraplus_ratios({"runs": runs}, n_test=1000)
+    assert out["best"] == 16 and out["base_lr"] == 3e-4
+    assert out["by_ratio"][1]["mean"] == pytest.approx(0.711)
+    assert out["vs_one"]["difference"] == pytest.approx(0.15) and not out["vs_one"]["within_noise"]
+    flat = [dict(r, metrics={"test_accuracy": 0.75}) for r in runs]
+    assert lesson.loraplus_ratios({"runs": flat}, n_test=1000)["vs_one"] is None   # λ = 1 ties for best: first wins
+    with pytest.raises(ValueError, match="ratio 1"):
+        lesson.loraplus_ratios({"runs": [r for r in runs if r["optimizer"]["ratio"] != 1]}, n_test=1000)
+    mixed = runs + [run("loraplus", acc=0.7, seed=2, lr=1e-3, optimizer={"name": "loraplus", "ratio": 4})]
+    with pytest.raises(ValueError, match="different base rates"):
+        lesson.loraplus_ratios({"runs": mixed}, n_test=1000)

@@ -805,3 +805,17 @@ def test_placement_latency_labels_share_one_format(methods_results):
     shown = [t.get_text() for t in fig.axes[2].texts]
     decimals = {len(s.split()[0].partition(".")[2]) for s in shown}
     assert shown and len(decimals) == 1, shown
+
+
+def test_loraplus_ratio_draws_the_seed_mean_at_every_measured_ratio():
+    from peft_lab.plots import ch2_variants
+    runs = []
+    for ratio in (1, 4, 16):
+        for seed in (0, 1):
+            r = record("loraplus", seed=seed, test_accuracy=0.70 + 0.01 * ratio + 0.001 * seed, sec_per_step=0.1)
+            runs.append(r | {"optimizer": {"name": "loraplus", "ratio": ratio}})
+    fig = glyphs_ok(ch2_variants.loraplus_ratio(results(runs), mark=4))
+    line = fig.axes[0].containers[0].lines[0]
+    assert list(line.get_xdata()) == [1, 4, 16]
+    assert np.allclose(line.get_ydata(), [0.70 + 0.01 * k + 0.0005 for k in (1, 4, 16)])
+    assert fig.axes[1].get_ylim()[0] == 0 and "λ = 4" in texts(fig)

@@ -18,7 +18,7 @@ import torch
 from torch import nn
 
 from ..experiments.analysis import chosen_lrs, select, summarize
-from ..experiments.noise import Z, group_stats
+from ..experiments.noise import Z, compare, group_stats
 from ..methods.base import peft_layers
 
 
@@ -130,6 +130,21 @@ def loraplus_vs_lora(results: dict, a: str = "loraplus", b: str = "lora", z: flo
     ratio = next(r["optimizer"]["ratio"] for r in select(results, "final", {"label": a}))
     return {a: sa, b: sb, "lr": {a: lrs[a], b: lrs[b]}, "ratio": ratio, "gap": gap, "se": se,
             "verdict": verdict(gap, se, z)}
+
+
+def loraplus_ratios(ratios: dict, n_test: int, z: float = Z) -> dict:
+    """The ``loraplus_ratio`` sweep read against λ = 1 (plain LoRA at the same base rate): per ratio
+    the accuracy stats, the best ratio, and ``noise.compare`` of the best against λ = 1 (seed spread
+    + the test set's sampling error). ``{"by_ratio", "best", "base_lr", "vs_one"}``."""
+    by_ratio = group_stats(ratios, by="optimizer.ratio")
+    if 1 not in by_ratio or len(by_ratio) < 2:
+        raise ValueError(f"the sweep needs ratio 1 and at least one other ratio, it has {sorted(by_ratio)}")
+    best = max(by_ratio, key=lambda k: by_ratio[k]["mean"])
+    base_lr = {r["lr"] for r in select(ratios, "final")}
+    if len(base_lr) != 1:
+        raise ValueError(f"the ratios were trained at different base rates {sorted(base_lr)}: not one sweep")
+    vs_one = None if best == 1 else compare(ratios, best, 1, n_test, by="optimizer.ratio", z=z)
+    return {"by_ratio": by_ratio, "best": best, "base_lr": base_lr.pop(), "vs_one": vs_one}
 
 
 # ----------------------------------------------------------------------------- DoRA

@@ -19,7 +19,7 @@ from ..i18n import t
 from ..methods.nf4 import nf4_levels
 from .common import accuracy_axis, figure, final_runs, measured_note, note
 from .labels import readable
-from .sweeps import log2_axis
+from .sweeps import log2_axis, mark_setting, sweep_figure
 from .style import MUTED, color
 
 NF4_COLOR = color("dora")   # NF4 in one dark blue everywhere (QLoRA's own light blue is too faint for thin stems)
@@ -157,4 +157,17 @@ def nf4_levels_plot(weights: torch.Tensor | None = None, block_size: int = 64) -
     ax2.legend(frameon=False)
     ax2.grid(axis="x", visible=False)
     note(fig, "computed", t("note_nf4", b=block_size))
+    return fig
+
+
+def loraplus_ratio(results: dict, mark: float | None = None) -> Figure:
+    """LoRA+ at every learning-rate ratio λ = η_B / η_A of the ``loraplus_ratio`` sweep (λ = 1 is
+    plain LoRA at the same base rate): test accuracy and seconds per step, mean ± std over seeds.
+    ``mark``: a ratio to show on the measured curves (e.g. the method table's λ)."""
+    fig, (ax1, ax2) = sweep_figure(results, "optimizer.ratio", "loraplus_ratio", ("test_accuracy", "sec_per_step"),
+                                   ("loraplus_ratio_accuracy_title", "loraplus_ratio_speed_title"))
+    ax2.set_ylim(bottom=0)
+    if mark is not None:
+        for ax in (ax1, ax2):
+            mark_setting(ax, mark, "λ")
     return fig
