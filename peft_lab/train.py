@@ -152,9 +152,9 @@ def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float =
     ``measure=False`` skips memory and latency metering; the result then says "not measured".
     The test split is evaluated only with ``evaluate_test=True``: choices (learning rate, steps,
     rank...) are made on validation, and the test split is read once, to report (the sweeps in
-    ``peft_lab.experiments`` ask for it). Validation alone also halves the cost after training. A run whose loss climbs far above its start,
-    or whose validation accuracy ends at chance level, warns (``pl.TrainingWarning``) with the
-    likely cause.
+    ``peft_lab.experiments`` ask for it). Validation alone also halves the cost after training.
+    A run whose loss climbs far above its start, or whose validation accuracy ends at chance level,
+    warns (``pl.TrainingWarning``) with the likely cause.
     """
     task_ = get_task(task)
     _check_positive("steps", steps)
