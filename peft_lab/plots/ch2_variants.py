@@ -160,14 +160,15 @@ def nf4_levels_plot(weights: torch.Tensor | None = None, block_size: int = 64) -
     return fig
 
 
-def loraplus_ratio(results: dict, mark: float | None = None) -> Figure:
+def loraplus_ratio(results: dict, mark: float | None = None, mark_label: str | None = None) -> Figure:
     """LoRA+ at every learning-rate ratio λ = η_B / η_A of the ``loraplus_ratio`` sweep (λ = 1 is
     plain LoRA at the same base rate): test accuracy and seconds per step, mean ± std over seeds.
-    ``mark``: a ratio to show on the measured curves (e.g. the method table's λ)."""
+    ``mark``: a ratio to show on the measured curves (e.g. the method table's λ); ``mark_label``:
+    other words for it than "当前 λ = …" (see ``sweeps.mark_setting``)."""
     fig, (ax1, ax2) = sweep_figure(results, "optimizer.ratio", "loraplus_ratio", ("test_accuracy", "sec_per_step"),
                                    ("loraplus_ratio_accuracy_title", "loraplus_ratio_speed_title"))
     ax2.set_ylim(bottom=0)
     if mark is not None:
         for ax in (ax1, ax2):
-            mark_setting(ax, mark, "λ")
+            mark_setting(ax, mark, "λ", mark_label)
     return fig

@@ -192,7 +192,7 @@ def pairwise(results: dict, labels=None, metric: str = "accuracy", alpha: float 
     fig, ax = figure(width=0.62 * L + 8.0, height=0.5 * L + 3.6)
     sns.heatmap(verdict, ax=ax, annot=text, fmt="", cmap=ListedColormap(VERDICT_COLOURS), vmin=-1.5, vmax=1.5,
                 cbar=False, linewidths=0.6, linecolor="white",
-                annot_kws={"fontsize": 11 if L <= 10 else 9})
+                annot_kws={"fontsize": 12 if L <= 10 else 10.5})
     for t_ in ax.texts:   # white on the dark "better" cells, black elsewhere
         i, j = (int(v) for v in (t_.get_position()[1] - 0.5, t_.get_position()[0] - 0.5))
         t_.set_color("white" if verdict[i, j] == 1 else "black")
