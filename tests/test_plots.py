@@ -555,6 +555,7 @@ def builders(methods_results, rank_results, delta_w_results) -> dict:
         "adalora_ranks": [lambda: ch2_variants.adalora_ranks(methods_results),
                           lambda: ch2_variants.adalora_ranks({"layers.0.q_proj": 2}, init_r=4)],
         "dylora_curve": [lambda: ch2_variants.dylora_curve({1: 0.5, 2: 0.6}, {1: 0.4, 2: 0.6})],
+        "loraplus_ratio": [lambda: ch2_variants.loraplus_ratio(loraplus_ratio_results(), mark=4)],
         "nf4_levels_plot": [ch2_variants.nf4_levels_plot],
         "width_ratio": [lambda: ch2_width.width_ratio(json.loads(api.results_path("lora_width").read_text(encoding="utf-8"))),
                         lambda: ch2_width.width_ratio(json.loads(api.results_path("lora_width").read_text(encoding="utf-8")),
@@ -807,14 +808,19 @@ def test_placement_latency_labels_share_one_format(methods_results):
     assert shown and len(decimals) == 1, shown
 
 
-def test_loraplus_ratio_draws_the_seed_mean_at_every_measured_ratio():
-    from peft_lab.plots import ch2_variants
+def loraplus_ratio_results():
+    """LoRA+ at ratios 1, 4, 16, two seeds each: accuracy 0.70 + 0.01 ratio (+0.001 for seed 1)."""
     runs = []
     for ratio in (1, 4, 16):
         for seed in (0, 1):
             r = record("loraplus", seed=seed, test_accuracy=0.70 + 0.01 * ratio + 0.001 * seed, sec_per_step=0.1)
             runs.append(r | {"optimizer": {"name": "loraplus", "ratio": ratio}})
-    fig = glyphs_ok(ch2_variants.loraplus_ratio(results(runs), mark=4))
+    return results(runs)
+
+
+def test_loraplus_ratio_draws_the_seed_mean_at_every_measured_ratio():
+    from peft_lab.plots import ch2_variants
+    fig = glyphs_ok(ch2_variants.loraplus_ratio(loraplus_ratio_results(), mark=4))
     line = fig.axes[0].containers[0].lines[0]
     assert list(line.get_xdata()) == [1, 4, 16]
     assert np.allclose(line.get_ydata(), [0.70 + 0.01 * k + 0.0005 for k in (1, 4, 16)])
