@@ -31,7 +31,7 @@ win more often than chance would give?
 Storage (JSON-safe, versioned, small): ``encode_outcomes`` / ``decode_outcomes``
 
 * sentiment: one bit per review, "correct or not" -> ``{"format": "bits-base64", "version": 1,
-  "n": N, "data": base64(np.packbits(bits))}`` (1,737 reviews: 354 characters of JSON);
+  "n": N, "data": base64(np.packbits(bits))}`` (about 1,700 reviews: about 350 characters of JSON);
 * segmentation: ``tasks.SEG_COUNTS`` per sentence window (small non-negative integers) ->
   ``{"format": "counts-zlib-base64", "version": 1, "n": N, "columns": [...], "dtype": "uint8" |
   "uint16" | "uint32", "data": base64(zlib(little-endian row-major bytes))}`` (the smallest

@@ -136,16 +136,6 @@ def _missing(row: dict, header: str, needs: dict) -> bool:
     return header in needs and row[needs[header]] is None
 
 
-def pairwise_summary(results: dict, n_test: int, z: float = Z) -> dict:
-    """Every pair of methods through ``noise.compare``: how many pairs there are, how many are within
-    noise, and the methods within noise of the best (the group the data cannot order)."""
-    rows = overview(results, n_test, z)
-    labels = [r["label"] for r in rows]
-    pairs = [compare(results, a, b, n_test, z=z) for i, a in enumerate(labels) for b in labels[i + 1:]]
-    return {"pairs": len(pairs), "within": sum(c["within_noise"] for c in pairs),
-            "top_group": [r["label"] for r in rows if r["within_noise_of_best"]], "comparisons": pairs}
-
-
 def nearest_rival(rows: list[dict]) -> tuple[str, str]:
     """(best, rival) from ``overview`` rows: the best method and the next one still within noise of
     it (the pair a sharper test could separate); the runner-up when no other is within noise."""
