@@ -20,7 +20,7 @@ from tqdm.auto import tqdm
 from . import methods
 from .diagnose import TrainingWarning, parameter_fingerprint, warn_if_failed  # noqa: F401 (pl.TrainingWarning)
 from .i18n import t
-from .memory import MemoryBreakdown, SavedTensorMeter, gradient_bytes, optimizer_state_bytes, weight_bytes
+from .measured_memory import MemoryBreakdown, SavedTensorMeter, gradient_bytes, optimizer_state_bytes, weight_bytes
 from .methods.base import TrainingHook  # noqa: F401 (re-exported: pl.TrainingHook)
 from .result import RunResult  # noqa: F401 (re-exported: pl.RunResult)
 from .tasks import Encoded, Task, get_task

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import peft_lab as pl
-from peft_lab.memory import tensor_bytes
+from peft_lab.measured_memory import tensor_bytes
 
 QUICK = dict(steps=6, batch_size=8, max_len=32, train_size=64, eval_size=64, progress=False)
 
@@ -51,7 +51,7 @@ def test_activations_grow_with_the_batch():
 def test_activations_are_measured_on_the_longest_batch_without_changing_the_run():
     """Reviews run from a few to hundreds of characters, so the first batch is no measure of the
     peak: fit meters the batch that pads to the longest length, and measuring changes nothing."""
-    from peft_lab.memory import SavedTensorMeter
+    from peft_lab.measured_memory import SavedTensorMeter
     from peft_lab.tasks import get_task
     kw = {**QUICK, "max_len": 96, "train_size": 200}
     measured = pl.fit(_lora_model(), "sentiment", seed=1, **kw)

@@ -1,4 +1,5 @@
-"""Measure training memory by part, exactly, from the tensors themselves.
+"""Training memory as MEASURED, by part, exactly, from the tensors themselves (what ``pl.fit``
+reports; ``peft_lab.budget.memory`` is the calculator that COMPUTES it from an architecture).
 
 * weights, gradients and optimizer state: the bytes of the tensors that hold them;
 * activations: the bytes of every tensor autograd saves for the backward pass, recorded with
@@ -15,8 +16,8 @@ from torch import nn
 from .budget.memory import MemoryParts
 
 
-def tensor_bytes(t: torch.Tensor) -> int:
-    return t.numel() * t.element_size()
+def tensor_bytes(tensor: torch.Tensor) -> int:
+    return tensor.numel() * tensor.element_size()
 
 
 @dataclass
@@ -29,7 +30,7 @@ class MemoryBreakdown(MemoryParts):
 
 
 def weight_bytes(model: nn.Module) -> int:
-    return sum(tensor_bytes(t) for t in model.parameters()) + sum(tensor_bytes(b) for b in model.buffers())
+    return sum(tensor_bytes(p) for p in model.parameters()) + sum(tensor_bytes(b) for b in model.buffers())
 
 
 def gradient_bytes(model: nn.Module) -> int:
@@ -49,17 +50,17 @@ class SavedTensorMeter:
         self._seen: set[tuple[int, int]] = set()
         self.bytes = 0
 
-    def _pack(self, t: torch.Tensor):
-        if t.data_ptr() not in self._params:
-            storage = t.untyped_storage()
+    def _pack(self, tensor: torch.Tensor):
+        if tensor.data_ptr() not in self._params:
+            storage = tensor.untyped_storage()
             key = (storage.data_ptr(), storage.nbytes())
             if key not in self._seen:
                 self._seen.add(key)
                 self.bytes += storage.nbytes()
-        return t
+        return tensor
 
     def __enter__(self):
-        self._ctx = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda t: t)
+        self._ctx = torch.autograd.graph.saved_tensors_hooks(self._pack, lambda tensor: tensor)
         self._ctx.__enter__()
         return self
 
