@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from .budget.memory import MemoryParts
+from .methods.base import TrainingHook
 
 
 def tensor_bytes(tensor: torch.Tensor) -> int:
@@ -67,3 +68,36 @@ class SavedTensorMeter:
     def __exit__(self, *exc):
         self._ctx.__exit__(*exc)
         return False
+
+
+def peak_activation_bytes(model: nn.Module, task, batch) -> int:
+    """Bytes autograd saves for backward in one training forward pass (and ``task``'s loss) over ``batch``.
+
+    The pass is only metered, never trained on: the random state is restored afterwards, so
+    ``fit`` gives the same numbers with and without measuring."""
+    ids, mask, labels = batch
+    with torch.random.fork_rng(devices=[]), SavedTensorMeter(model) as meter:
+        task.loss(model(ids, attention_mask=mask), labels)
+    return meter.bytes
+
+
+class MemoryMeter(TrainingHook):
+    """``fit``'s memory meter, a training hook so that the training loop holds no measuring. It fills
+    ``memory``: the weights at once; the activations when training begins (one metered forward
+    pass over ``batch``, which ``fit`` picks as the largest); gradients and optimizer state after
+    step 0 (they have the same size at every step). Put it last: it sees the step as the other hooks left it."""
+
+    def __init__(self, model: nn.Module, optimizer: torch.optim.Optimizer, task, batch):
+        self.memory = MemoryBreakdown(weights=weight_bytes(model))
+        self.optimizer, self.task, self.batch = optimizer, task, batch
+
+    def on_train_begin(self, model: nn.Module, total_steps: int) -> None:
+        self.memory.activations = peak_activation_bytes(model, self.task, self.batch)
+
+    def after_backward(self, model: nn.Module, step: int) -> None:
+        if step == 0:
+            self.memory.gradients = gradient_bytes(model)
+
+    def after_step(self, model: nn.Module, step: int) -> None:
+        if step == 0:
+            self.memory.optimizer_state = optimizer_state_bytes(self.optimizer)
