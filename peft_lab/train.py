@@ -179,17 +179,17 @@ def longest(lengths: torch.Tensor, batch_size: int) -> torch.Tensor:
     return torch.argsort(lengths, descending=True, stable=True)[:batch_size]
 
 
-def length_bucketed_batches(lengths: torch.Tensor, batch_size: int, g: torch.Generator, pool: int = 50):
+def length_bucketed_batches(lengths: torch.Tensor, batch_size: int, generator: torch.Generator, pool: int = 50):
     """One epoch of index batches: shuffle, sort within pools of ``pool`` batches by length,
     then shuffle the batches. Padding shrinks a lot (reviews are 15-350 characters) and the
     order stays random. Only full batches are used, so every step sees ``batch_size`` examples."""
-    perm = torch.randperm(len(lengths), generator=g)
+    perm = torch.randperm(len(lengths), generator=generator)
     batches = []
     for start in range(0, len(perm), batch_size * pool):
         chunk = perm[start:start + batch_size * pool]
         chunk = chunk[torch.argsort(lengths[chunk], stable=True)]
         batches += [chunk[i:i + batch_size] for i in range(0, len(chunk) - batch_size + 1, batch_size)]
-    return [batches[i] for i in torch.randperm(len(batches), generator=g)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
 
 
 def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float = 2e-3, *,
@@ -218,7 +218,7 @@ def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float =
     set_seed(seed)
     batch_order = torch.Generator().manual_seed(seed)
     opt = optimizer(model, lr) if optimizer is not None else default_optimizer(model, lr, weight_decay)
-    base_lrs, warmup_steps = [g["lr"] for g in opt.param_groups], max(1, int(warmup * steps))
+    base_lrs, warmup_steps = [group["lr"] for group in opt.param_groups], max(1, int(warmup * steps))
     batch_size, lengths = min(batch_size, len(train)), train.attention_mask.sum(1)
     meter = MemoryMeter(model, opt, task, train.batch(longest(lengths, batch_size)))  # the largest batch
     hooks += [meter] if measure else []
