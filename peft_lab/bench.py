@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import datetime
+import itertools
 import json
 import statistics
 import sys
@@ -32,7 +33,7 @@ from torch import nn
 from . import methods
 from .methods.soft_prompt import fold
 from .tasks import get_task
-from .train import default_optimizer, set_seed
+from .train import default_optimizer, set_seed, train_step
 
 INFERENCE_VARIANTS = ("base", "lora_unmerged", "lora_merged", "adapter_houlsby", "prefix_folded", "ia3_merged")
 
@@ -77,7 +78,7 @@ def relative(times: dict[str, list[float]], reference: str) -> dict:
     rows = {}
     for name, ts in times.items():
         q1, med, q3 = quartiles(ts)
-        r1, ratio, r3 = quartiles([t / ref for t, ref in zip(ts, times[reference])])
+        r1, ratio, r3 = quartiles([sec / ref for sec, ref in zip(ts, times[reference])])
         rows[name] = {"median_ms": 1000 * med, "iqr_ms": [1000 * q1, 1000 * q3],
                       "ratio": ratio, "ratio_iqr": [r1, r3]}
     return {"reference": reference, "rows": rows}
@@ -85,34 +86,16 @@ def relative(times: dict[str, list[float]], reference: str) -> dict:
 
 # ----------------------------------------------------------------------------- what is timed
 
-def training_step(model: nn.Module, batch, optimizer=None) -> Callable[[], None]:
-    """One optimisation step as ``pl.fit`` takes it (forward, method hooks, backward, clip, AdamW)."""
-    ids, mask, labels = batch
-    task = get_task("sentiment")
+def training_step(model: nn.Module, batch, optimizer=None, hooks=None) -> Callable[[], float]:
+    """One optimisation step exactly as ``pl.fit`` takes it (``train.train_step``: forward, method hooks,
+    backward, clip, AdamW), at a constant learning rate. ``hooks``: the applied method's by default."""
+    task, steps = get_task("sentiment"), itertools.count()
     opt = optimizer(model, 1e-4) if optimizer else default_optimizer(model, 1e-4)
-    config = getattr(model, "peft_config", None)
-    module = methods.method_module(config) if config is not None and hasattr(config, "method") else None
-    hooks = list(module.hooks(model, config)) if module is not None and hasattr(module, "hooks") else []
+    hooks = methods.training_hooks(model) if hooks is None else list(hooks)
     for h in hooks:
         h.on_train_begin(model, 10**6)
     model.train()
-    counter = iter(range(10**9))
-
-    def step() -> None:
-        i = next(counter)
-        loss = task.loss(model(ids, attention_mask=mask), labels)
-        for h in hooks:
-            extra = h.extra_loss(model, i)
-            loss = loss if extra is None else loss + extra
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        for h in hooks:
-            h.after_backward(model, i)
-        nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], 1.0)
-        opt.step()
-        for h in hooks:
-            h.after_step(model, i)
-    return step
+    return lambda: train_step(model, task, batch, opt, next(steps), hooks)
 
 
 def inference(model: nn.Module, batch) -> Callable[[], None]:
@@ -193,7 +176,8 @@ def run(quick: bool = False, make: Callable[[], nn.Module] | None = None, batch=
     report["inference"] = relative(interleaved(infer_fns, settings.rounds, settings.warmup), "base")
     if hf:
         ours, theirs = build(methods.LoRAConfig(r=8, alpha=16)), hf_lora(make)
-        pair = {"peft_lab": training_step(ours, batch), "hf_peft": training_step(theirs, batch)}
+        pair = {"peft_lab": training_step(ours, batch),  # HF PEFT's model carries no peft_lab method:
+                "hf_peft": training_step(theirs, batch, hooks=())}  # no hooks to ask for
         report["hf_training_step"] = relative(interleaved(pair, settings.rounds, settings.warmup), "hf_peft")
         pair = {"peft_lab": inference(ours, batch), "hf_peft": inference(theirs, batch)}
         report["hf_inference"] = relative(interleaved(pair, settings.rounds, settings.warmup), "hf_peft")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 
 from .i18n import TEXT, t
-from .memory import MemoryBreakdown
+from .measured_memory import MemoryBreakdown
 from .tasks import TASKS
 
 MIB = 2**20

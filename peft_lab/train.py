@@ -1,8 +1,9 @@
 """One training loop for every method.
 
+``train_step`` is one optimisation step, the same for ``fit`` and for ``peft_lab.bench``'s timings.
 Method-specific behaviour comes in through two doors only: an optimizer factory
-(``optimizer=pl.loraplus_optimizer``) and training hooks (AdaLoRA's budget schedule,
-DyLoRA's rank sampling), which a method module offers through ``hooks(model, config)``.
+(``optimizer=pl.loraplus_optimizer``) and training hooks (AdaLoRA's budget schedule, DyLoRA's
+rank sampling: ``methods.training_hooks(model)``). ``fit``'s memory meter is a hook too.
 """
 from __future__ import annotations
 
@@ -20,8 +21,8 @@ from tqdm.auto import tqdm
 from . import methods
 from .diagnose import TrainingWarning, parameter_fingerprint, warn_if_failed  # noqa: F401 (pl.TrainingWarning)
 from .i18n import t
-from .memory import MemoryBreakdown, SavedTensorMeter, gradient_bytes, optimizer_state_bytes, weight_bytes
-from .methods.base import TrainingHook  # noqa: F401 (re-exported: pl.TrainingHook)
+from .measured_memory import MemoryMeter
+from .methods.base import TrainingHook, check_positive, check_positive_int  # noqa: F401 (pl.TrainingHook)
 from .result import RunResult  # noqa: F401 (re-exported: pl.RunResult)
 from .tasks import Encoded, Task, get_task
 
@@ -33,12 +34,22 @@ def set_seed(seed: int) -> None:
     torch.manual_seed(seed)
 
 
-def _check_positive(name, value, kind=int):
-    if isinstance(value, bool) or not isinstance(value, (int, float) if kind is float else int) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a positive {'number' if kind is float else 'integer'}")
+def check_fit_arguments(model: nn.Module, task: Task, steps, lr, batch_size, max_len, warmup, train_size,
+                        eval_size) -> None:
+    """``fit``'s arguments, each named in the error when it is wrong."""
+    check_positive_int("steps", steps)
+    check_positive("lr", lr)
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("max_len", max_len)
+    for name, value in (("train_size", train_size), ("eval_size", eval_size)):
+        if value is not None:  # None: the whole split
+            check_positive_int(name, value)
+    if not 0 <= warmup < 1:
+        raise ValueError(f"warmup={warmup!r} is a fraction of the steps and must be in [0, 1)")
+    check_model_fits(model, task, max_len)
 
 
-def _check_model_fits(model: nn.Module, task: Task, max_len: int) -> None:
+def check_model_fits(model: nn.Module, task: Task, max_len: int) -> None:
     cfg = getattr(model, "config", None)
     if cfg is None or not hasattr(model, "vocab"):
         raise ValueError("fit needs a peft_lab model (pl.load_pretrained or pl.TinyTransformer with .vocab)")
@@ -66,6 +77,59 @@ def lr_factor(step: int, total: int, warmup: int) -> float:
     if step < warmup:
         return (step + 1) / warmup
     return 0.5 * (1 + math.cos(math.pi * (step - warmup) / max(1, total - warmup)))
+
+
+def set_lr(optimizer: torch.optim.Optimizer, base_lrs: list[float], factor: float) -> None:
+    """Every parameter group's learning rate: its own base rate (LoRA+ has two) times ``factor``."""
+    for group, base_lr in zip(optimizer.param_groups, base_lrs):
+        group["lr"] = base_lr * factor
+
+
+class Diverged(FloatingPointError):
+    """The loss is no longer a finite number; ``train_step`` raises it before updating anything."""
+
+    def __init__(self, loss: float, step: int):
+        super().__init__(f"the loss became {loss} at step {step}")
+        self.loss, self.step = loss, step
+
+
+def train_step(model: nn.Module, task: Task, batch, optimizer: torch.optim.Optimizer, step: int,
+               hooks=(), clip: float = 1.0) -> float:
+    """One optimisation step on ``batch`` = (ids, mask, labels); returns the task's loss. A loss that
+    is no longer finite raises ``Diverged`` before anything is updated."""
+    ids, mask, labels = batch
+    loss = task.loss(model(ids, attention_mask=mask), labels)
+    total = loss
+    for h in hooks:  # e.g. AdaLoRA's orthogonality regulariser
+        extra = h.extra_loss(model, step)
+        if extra is not None:
+            total = total + extra
+    if not torch.isfinite(total):
+        raise Diverged(total.item(), step)
+    optimizer.zero_grad(set_to_none=True)
+    total.backward()
+    for h in hooks:  # e.g. AdaLoRA's sensitivity, from the gradients
+        h.after_backward(model, step)
+    if clip:
+        nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], clip)
+    optimizer.step()
+    for h in hooks:  # e.g. AdaLoRA's rank budget, DyLoRA's next rank
+        h.after_step(model, step)
+    return loss.item()
+
+
+class StepTimes(list):
+    """Seconds of each training step: ``with times:`` around a step appends how long it took."""
+
+    def __enter__(self) -> None:
+        self._start = time.perf_counter()
+
+    def __exit__(self, *exc) -> None:
+        self.append(time.perf_counter() - self._start)
+
+    def median(self) -> float:
+        """Median seconds per step, leaving out the first steps: they pay one-off allocation costs."""
+        return statistics.median(self[min(2, len(self) - 1):])
 
 
 def measure_latency(model: nn.Module, ids: torch.Tensor, mask: torch.Tensor, repeats: int = 5,
@@ -115,28 +179,17 @@ def longest(lengths: torch.Tensor, batch_size: int) -> torch.Tensor:
     return torch.argsort(lengths, descending=True, stable=True)[:batch_size]
 
 
-def peak_activation_bytes(model: nn.Module, task: Task, batch) -> int:
-    """Bytes autograd saves for backward in one training forward pass (and the loss) over ``batch``.
-
-    The pass is only metered, never trained on: the random state is restored afterwards, so
-    ``fit`` gives the same numbers with and without measuring."""
-    ids, mask, labels = batch
-    with torch.random.fork_rng(devices=[]), SavedTensorMeter(model) as meter:
-        task.loss(model(ids, attention_mask=mask), labels)
-    return meter.bytes
-
-
-def length_bucketed_batches(lengths: torch.Tensor, batch_size: int, g: torch.Generator, pool: int = 50):
+def length_bucketed_batches(lengths: torch.Tensor, batch_size: int, generator: torch.Generator, pool: int = 50):
     """One epoch of index batches: shuffle, sort within pools of ``pool`` batches by length,
     then shuffle the batches. Padding shrinks a lot (reviews are 15-350 characters) and the
     order stays random. Only full batches are used, so every step sees ``batch_size`` examples."""
-    perm = torch.randperm(len(lengths), generator=g)
+    perm = torch.randperm(len(lengths), generator=generator)
     batches = []
     for start in range(0, len(perm), batch_size * pool):
         chunk = perm[start:start + batch_size * pool]
         chunk = chunk[torch.argsort(lengths[chunk], stable=True)]
         batches += [chunk[i:i + batch_size] for i in range(0, len(chunk) - batch_size + 1, batch_size)]
-    return [batches[i] for i in torch.randperm(len(batches), generator=g)]
+    return [batches[i] for i in torch.randperm(len(batches), generator=generator)]
 
 
 def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float = 2e-3, *,
@@ -156,111 +209,84 @@ def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float =
     A run whose loss climbs far above its start, or whose validation accuracy ends at chance level,
     warns (``pl.TrainingWarning``) with the likely cause.
     """
-    task_ = get_task(task)
-    _check_positive("steps", steps)
-    _check_positive("lr", lr, float)
-    _check_positive("batch_size", batch_size)
-    _check_positive("max_len", max_len)
-    for name, value in (("train_size", train_size), ("eval_size", eval_size)):
-        if value is not None:
-            _check_positive(name, value)
-    if not 0 <= warmup < 1:
-        raise ValueError(f"warmup={warmup!r} is a fraction of the steps and must be in [0, 1)")
-    _check_model_fits(model, task_, max_len)
-
-    train = task_.encode(model.vocab, "train", max_len, train_size)
-    val = task_.encode(model.vocab, "validation", max_len, eval_size)
-    config = getattr(model, "peft_config", None)
-    method_hooks = []
-    if config is not None and hasattr(methods.method_module(config), "hooks"):
-        method_hooks = list(methods.method_module(config).hooks(model, config))
-    all_hooks = method_hooks + list(hooks)
+    task = get_task(task)
+    check_fit_arguments(model, task, steps, lr, batch_size, max_len, warmup, train_size, eval_size)
+    train = task.encode(model.vocab, "train", max_len, train_size)
+    val = task.encode(model.vocab, "validation", max_len, eval_size)
+    hooks = methods.training_hooks(model) + list(hooks)
 
     set_seed(seed)
-    order_rng = torch.Generator().manual_seed(seed)
+    batch_order = torch.Generator().manual_seed(seed)
     opt = optimizer(model, lr) if optimizer is not None else default_optimizer(model, lr, weight_decay)
-    base_lrs = [g["lr"] for g in opt.param_groups]
-    warmup_steps = max(1, int(warmup * steps))
-    for h in all_hooks:
+    base_lrs, warmup_steps = [group["lr"] for group in opt.param_groups], max(1, int(warmup * steps))
+    batch_size, lengths = min(batch_size, len(train)), train.attention_mask.sum(1)
+    meter = MemoryMeter(model, opt, task, train.batch(longest(lengths, batch_size)))  # the largest batch
+    hooks += [meter] if measure else []
+    bar = progress_bar(model, task, steps, progress, measure)  # it says what fit does until fit returns
+    model.train()
+    for h in hooks:
         h.on_train_begin(model, steps)
 
-    model.train()
-    memory, history, step_times = MemoryBreakdown(weights=weight_bytes(model)), [], []
-    batch_size = min(batch_size, len(train))
-    lengths, epoch = train.attention_mask.sum(1), []
-    # the bar stays up after the last step and says what fit is doing until it returns
-    bar = tqdm(total=steps, desc=f"{getattr(config, 'method', 'model')} · {task}", disable=not progress,
-               leave=False)
-    if measure:
-        bar.set_postfix_str(t("fit_metering"))
-        memory.activations = peak_activation_bytes(model, task_, train.batch(longest(lengths, batch_size)))
-    fingerprint = parameter_fingerprint(model)
-    t_start = time.perf_counter()
+    history, epoch, times = [], [], StepTimes()
+    fingerprint, t_start = parameter_fingerprint(model), time.perf_counter()
     for step in range(steps):
         if not epoch:
-            epoch = length_bucketed_batches(lengths, batch_size, order_rng)
-        ids, mask, labels = train.batch(epoch.pop())
-        t0 = time.perf_counter()
-        for g, base_lr in zip(opt.param_groups, base_lrs):
-            g["lr"] = base_lr * lr_factor(step, steps, warmup_steps)
-        loss = task_.loss(model(ids, attention_mask=mask), labels)
-        total = loss
-        for h in all_hooks:
-            extra = h.extra_loss(model, step)
-            if extra is not None:
-                total = total + extra
-        if not torch.isfinite(total):
-            bar.close()
-            history.append({"step": step, "loss": total.item(), "lr": opt.param_groups[0]["lr"]})
-            error = FloatingPointError(f"the loss became {total.item()} at step {step} (lr={lr:g}): "
-                                       f"the learning rate is probably too high")
-            error.history = history  # the curve up to the divergence: the symptom, for plots
-            raise error
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        for h in all_hooks:
-            h.after_backward(model, step)
-        if clip:
-            nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], clip)
-        if measure and step == 0:  # gradients and optimizer state have the same size at every step
-            memory.gradients = gradient_bytes(model)
-        opt.step()
-        for h in all_hooks:
-            h.after_step(model, step)
-        if measure and step == 0:
-            memory.optimizer_state = optimizer_state_bytes(opt)
-        step_times.append(time.perf_counter() - t0)
-        record = {"step": step, "loss": loss.item(), "lr": opt.param_groups[0]["lr"]}
+            epoch = length_bucketed_batches(lengths, batch_size, batch_order)
+        batch = train.batch(epoch.pop())
+        with times:
+            set_lr(opt, base_lrs, lr_factor(step, steps, warmup_steps))
+            try:
+                loss = train_step(model, task, batch, opt, step, hooks, clip)
+            except Diverged as error:  # stop, and say why
+                raise diverged(error, lr, history, opt, bar) from None
+        history.append({"step": step, "loss": loss, "lr": opt.param_groups[0]["lr"]})
         if eval_every and (step + 1) % eval_every == 0 and step + 1 < steps:
-            record |= {f"val_{k}": v for k, v in task_.evaluate(model, val).items()}
-        history.append(record)
+            history[-1] |= {f"val_{k}": v for k, v in task.evaluate(model, val).items()}
         bar.update(1)
-        bar.set_postfix(loss=f"{record['loss']:.3f}")
-    for h in all_hooks:
+        bar.set_postfix(loss=f"{loss:.3f}")
+    for h in hooks:
         h.on_train_end(model)
-    train_seconds = time.perf_counter() - t_start
-    moved = parameter_fingerprint(model) != fingerprint
+    train_seconds, moved = time.perf_counter() - t_start, parameter_fingerprint(model) != fingerprint
 
-    metrics, latency, merged = evaluate_and_time(model, task_, val, max_len, eval_size, evaluate_test, measure, bar)
-    bar.close()
+    metrics, latency, merged = evaluate_and_time(model, task, val, max_len, eval_size, evaluate_test, measure, bar)
     history[-1] |= {k: v for k, v in metrics.items() if k.startswith("val_")}
-    chance, n = task_.chance_accuracy(val) if "val_accuracy" in metrics else (0.0, 0)
+    chance, n = task.chance_accuracy(val) if "val_accuracy" in metrics else (0.0, 0)
     warn_if_failed(history, lr, steps, metrics.get("val_accuracy"), chance, n, moved)
-    trainable, total_params = methods.count_parameters(model)
-    warm = step_times[min(2, len(step_times) - 1):]  # the first steps pay one-off allocation costs
+    config, (trainable, total) = getattr(model, "peft_config", None), methods.count_parameters(model)
     return RunResult(method=getattr(config, "method", "custom"), config=config.to_dict() if config else {},
-                     task=task, seed=seed, steps=steps, lr=lr, metrics=metrics,
-                     trainable_params=trainable, total_params=total_params,
-                     sec_per_step=statistics.median(warm), train_seconds=train_seconds,
-                     latency_ms=latency, latency_merged_ms=merged, memory=memory, history=history,
+                     task=task.name, seed=seed, steps=steps, lr=lr, metrics=metrics,
+                     trainable_params=trainable, total_params=total,
+                     sec_per_step=times.median(), train_seconds=train_seconds,
+                     latency_ms=latency, latency_merged_ms=merged, memory=meter.memory, history=history,
                      batch_size=batch_size, max_len=max_len, train_size=len(train), eval_size=len(val),
                      measured=measure)
+
+
+def progress_bar(model: nn.Module, task: Task, steps: int, progress: bool, measure: bool) -> tqdm:
+    """``fit``'s progress bar ("lora · sentiment"); it stays up after the last step and names what
+    ``fit`` is doing until it returns, starting with the memory metering."""
+    method = getattr(getattr(model, "peft_config", None), "method", "model")
+    bar = tqdm(total=steps, desc=f"{method} · {task.name}", disable=not progress, leave=False)
+    if measure:
+        bar.set_postfix_str(t("fit_metering"))
+    return bar
+
+
+def diverged(error: Diverged, lr: float, history: list[dict], optimizer, bar) -> FloatingPointError:
+    """What ``fit`` raises when the loss stops being finite: the message names the learning rate, and
+    ``.history`` is the loss curve up to the divergence (the symptom, for plots)."""
+    bar.close()
+    history.append({"step": error.step, "loss": error.loss, "lr": optimizer.param_groups[0]["lr"]})
+    out = FloatingPointError(f"the loss became {error.loss} at step {error.step} (lr={lr:g}): "
+                             f"the learning rate is probably too high")
+    out.history = history
+    return out
 
 
 def evaluate_and_time(model: nn.Module, task: Task, val: Encoded, max_len: int, eval_size: int | None,
                       evaluate_test: bool, measure: bool, bar) -> tuple[dict, float | None, float | None]:
     """After training: validation (and test) metrics, then inference latency when ``measure``;
-    ``bar`` (the training progress bar) names each phase while it runs."""
+    ``bar`` (the training progress bar) names each phase while it runs, and closes at the end."""
     bar.set_postfix_str(t("fit_evaluating_val"))
     metrics = {f"val_{k}": v for k, v in task.evaluate(model, val).items()}
     if evaluate_test and task.has_test:
@@ -272,4 +298,5 @@ def evaluate_and_time(model: nn.Module, task: Task, val: Encoded, max_len: int, 
         bar.set_postfix_str(t("fit_timing"))
         latency, merged = measure_latencies(model, val)
     bar.set_postfix_str(t("fit_done"))
+    bar.close()
     return metrics, latency, merged

@@ -1,6 +1,6 @@
 """Training memory: the calculator against measurement (tiny model) and against published figures.
 
-Measured the way ``pl.fit`` measures (``peft_lab.memory``): weights, gradients and optimizer
+Measured the way ``pl.fit`` measures (``peft_lab.measured_memory``): weights, gradients and optimizer
 state from the tensors after one real optimisation step, activations with
 ``SavedTensorMeter`` over one forward pass in train mode (dropout 0.1 on, as in ``fit``).
 """
@@ -10,7 +10,7 @@ import torch.nn.functional as F
 
 import peft_lab as pl
 from peft_lab import budget
-from peft_lab.memory import SavedTensorMeter, gradient_bytes, optimizer_state_bytes, weight_bytes
+from peft_lab.measured_memory import SavedTensorMeter, gradient_bytes, optimizer_state_bytes, weight_bytes
 
 SHAPE = dict(vocab_size=60, d_model=32, n_layers=2, n_heads=4, d_ff=64, max_len=64, dropout=0.1)
 BATCHES = [(1, 5), (4, 16), (8, 40)]   # (batch size, sequence length)

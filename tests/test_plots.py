@@ -22,7 +22,7 @@ from peft_lab.budget.flops import linear_flops, model_flops  # noqa: E402
 from peft_lab.experiments import api  # noqa: E402
 from peft_lab.experiments.runner import Spec  # noqa: E402
 from peft_lab.experiments.spectra import energy  # noqa: E402
-from peft_lab.memory import MemoryBreakdown  # noqa: E402
+from peft_lab.measured_memory import MemoryBreakdown  # noqa: E402
 from peft_lab.methods.nf4 import nf4_levels  # noqa: E402
 from peft_lab.plots import (ch1_motivation as ch1, ch2_costs, ch2_lora as ch2, ch2_variants, ch2_width,  # noqa: E402
                             ch3_adapter as ch3, ch4_prompts as ch4, ch5_comparison as ch5, ch6_practice as ch6)

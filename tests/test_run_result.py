@@ -3,7 +3,7 @@ import pytest
 
 import peft_lab as pl
 from peft_lab.i18n import TEXT
-from peft_lab.memory import MemoryBreakdown
+from peft_lab.measured_memory import MemoryBreakdown
 
 
 @pytest.fixture(autouse=True)

@@ -3,7 +3,7 @@ import pytest
 import torch
 
 import peft_lab as pl
-from peft_lab.memory import tensor_bytes
+from peft_lab.measured_memory import tensor_bytes
 
 QUICK = dict(steps=6, batch_size=8, max_len=32, train_size=64, eval_size=64, progress=False)
 
@@ -51,7 +51,7 @@ def test_activations_grow_with_the_batch():
 def test_activations_are_measured_on_the_longest_batch_without_changing_the_run():
     """Reviews run from a few to hundreds of characters, so the first batch is no measure of the
     peak: fit meters the batch that pads to the longest length, and measuring changes nothing."""
-    from peft_lab.memory import SavedTensorMeter
+    from peft_lab.measured_memory import SavedTensorMeter
     from peft_lab.tasks import get_task
     kw = {**QUICK, "max_len": 96, "train_size": 200}
     measured = pl.fit(_lora_model(), "sentiment", seed=1, **kw)
@@ -127,6 +127,47 @@ def test_divergence_is_reported_not_silently_trained_through():
         pl.fit(_lora_model(), "sentiment", lr=1e30, measure=False, **{**QUICK, "steps": 20}, clip=0)
     history = caught.value.history  # the curve up to the divergence, for the failure-mode figure
     assert history and not torch.isfinite(torch.tensor(history[-1]["loss"]))
+
+
+def test_a_step_whose_loss_is_not_finite_updates_nothing():
+    from peft_lab.tasks import get_task
+    from peft_lab.train import default_optimizer, train_step
+
+    class Poison(pl.TrainingHook):
+        def extra_loss(self, model, step):
+            return torch.tensor(float("nan"))
+
+    model, task = _lora_model(), get_task("sentiment")
+    batch = task.encode(model.vocab, "train", 32, 8).batch(torch.arange(8))
+    before = {n: p.detach().clone() for n, p in model.named_parameters()}
+    opt = default_optimizer(model, 1e-3)
+    with pytest.raises(FloatingPointError, match="at step 0"):
+        train_step(model, task, batch, opt, 0, [Poison()])
+    assert all(torch.equal(p, before[n]) and p.grad is None for n, p in model.named_parameters())
+    assert not opt.state  # no moment was started either
+
+
+@pytest.mark.parametrize("config", [pl.LoRAConfig(r=4), pl.DyLoRAConfig(r=4)], ids=["lora", "dylora"])
+def test_the_benchmark_times_the_step_fit_takes(config):
+    """bench.training_step is fit's step: one step of each from the same start, on the same batch at
+    the same learning rate (fit's first step runs at full rate without warmup), ends in the same weights."""
+    from peft_lab import bench
+    from peft_lab.tasks import get_task
+    from peft_lab.train import length_bucketed_batches
+
+    def model():
+        pl.set_seed(0)
+        return pl.apply(pl.load_pretrained(head="cls", num_labels=2), config)
+    fitted = model()
+    pl.fit(fitted, "sentiment", steps=1, lr=1e-4, warmup=0.0, seed=5, batch_size=8, max_len=32, train_size=8,
+           eval_size=8, progress=False, measure=False)
+    timed = model()
+    train = get_task("sentiment").encode(timed.vocab, "train", 32, 8)
+    first = length_bucketed_batches(train.attention_mask.sum(1), 8, torch.Generator().manual_seed(5)).pop()
+    pl.set_seed(5)  # dropout draws as in fit
+    bench.training_step(timed, train.batch(first))()
+    for (name, a), b in zip(fitted.named_parameters(), timed.parameters()):
+        assert torch.equal(a, b), name
 
 
 @pytest.mark.parametrize("kwargs,match", [

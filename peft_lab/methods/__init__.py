@@ -137,3 +137,10 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     total += sum(getattr(m, "quantized_numel", 0) for m in model.modules())
     return trainable, total
+
+
+def training_hooks(model: nn.Module) -> list:
+    """The training hooks the applied method asks for (AdaLoRA's budget, DyLoRA's rank sampling)."""
+    config = getattr(model, "peft_config", None)
+    module = method_module(config) if config is not None else None
+    return list(module.hooks(model, config)) if hasattr(module, "hooks") else []
