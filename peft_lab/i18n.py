@@ -334,6 +334,48 @@ TEXT: dict[str, dict[str, str]] = {
     "w_seq_len": {"zh": "序列长度", "en": "Sequence length"},
     "w_train": {"zh": "开始训练", "en": "Train"},
     "w_training": {"zh": "训练中……", "en": "Training…"},
+    # 05's recommendation and selection-guide widgets (peft_lab.lessons.comparison); the questions quote the chapter
+    "cmp_score": {"zh": "得分", "en": "Score"},
+    "cmp_share_at_top": {"zh": "重抽后不低于第一名的比例", "en": "Redraws at or above the top"},
+    "cmp_tie_alone": {"zh": "第一名{name}在噪声之外领先：重抽测量值时，其余方法不低于它的比例都不到 {tail}。",
+                      "en": "The top choice, {name}, leads beyond noise: when the measurements are redrawn, every other "
+                            "method reaches it in fewer than {tail} of the draws."},
+    "cmp_tie_many": {"zh": "{names} 在噪声之内分不出先后（重抽测量值时，每个都至少有 {tail} 的机会不低于第一名）：选哪一个，要看表里没有的因素。",
+                     "en": "{names} cannot be told apart within noise (when the measurements are redrawn, each reaches "
+                           "the top in at least {tail} of the draws): choose by what the table does not show."},
+    "guide_q_memory_limited": {"zh": "显存受限？", "en": "Memory-limited?"},
+    "guide_q_multi_task": {"zh": "多任务部署？", "en": "Serving many tasks?"},
+    "guide_q_latency_sensitive": {"zh": "推理延迟敏感？", "en": "Latency-sensitive?"},
+    "guide_q_small_data": {"zh": "数据量小？", "en": "Little data?"},
+    "guide_memory": {"zh": "results/methods.json：全参数微调训练时占 {full}，保留不超过它 {share}（{limit}）的方法；最省的{name}只要 {least}。",
+                     "en": "results/methods.json: full fine-tuning needs {full} to train; keep methods needing at most "
+                           "{share} of it ({limit}); the leanest, {name}, needs only {least}."},
+    "guide_multi_task": {"zh": "results/methods.json：全参数微调每个任务要存一份 {full} 的完整模型，保留每个任务的文件不超过它 {share}（{limit}）的方法{extra}。",
+                         "en": "results/methods.json: full fine-tuning stores a whole {full} model per task; keep methods "
+                               "whose file per task is at most {share} of it ({limit}){extra}."},
+    "guide_lora_file": {"zh": "；LoRA 每个任务 {size}", "en": "; LoRA: {size} per task"},
+    "guide_latency": {"zh": "results/methods.json：全参数微调推理 {ms} ms（能合并的方法按合并后计）；",
+                      "en": "results/methods.json: full fine-tuning infers in {ms} ms (mergeable methods counted merged); "},
+    "guide_latency_slow": {"zh": "{n} 种方法慢得超出噪声，最慢的{name}多 {diff} ms（阈值 ±{threshold} ms）。",
+                           "en": "{n} method(s) slower beyond noise, the slowest, {name}, by {diff} ms (threshold ±{threshold} ms)."},
+    "guide_latency_none": {"zh": "没有方法慢得超出噪声。", "en": "no method is slower beyond noise."},
+    "guide_small_size": {"zh": "{size} 条：LoRA − 全参数微调 {diff} 个百分点（阈值 ±{threshold}）",
+                         "en": "{size} examples: LoRA − full fine-tuning {diff} points (threshold ±{threshold})"},
+    "guide_small": {"zh": "results/train_size.json，训练集不超过 {small} 条：{shown}。",
+                    "en": "results/train_size.json, training sets of at most {small} examples: {shown}. "},
+    "guide_small_wins": {"zh": "LoRA 超出噪声地领先，去掉全参数微调。", "en": "LoRA leads beyond noise: full fine-tuning is dropped."},
+    "guide_small_ties": {"zh": "LoRA 没有超出噪声地领先，全参数微调留在候选里。",
+                         "en": "LoRA does not lead beyond noise: full fine-tuning stays a candidate."},
+    "guide_step": {"zh": "<b>{question} {yes}</b> → 去掉 {dropped}", "en": "<b>{question} {yes}</b> → drop {dropped}"},
+    "guide_none_dropped": {"zh": "（无）", "en": "(none)"},
+    "guide_evidence": {"zh": "依据：{evidence}", "en": "Evidence: {evidence}"},
+    "guide_nothing_left": {"zh": "<b>没有方法同时满足这些条件。</b>放宽一个条件再看。",
+                           "en": "<b>No method meets all these conditions.</b> Relax one and look again."},
+    "guide_recommended": {"zh": "<b>推荐：</b>{methods}", "en": "<b>Recommended:</b> {methods}"},
+    "guide_named_accuracy": {"zh": "{name}（{accuracy}）", "en": "{name} ({accuracy})"},
+    "guide_why": {"zh": "results/methods.json，剩下 {n} 种方法中测试准确率最高的与同它在噪声之内的（噪声 = 种子波动 + 测试集抽样误差）。",
+                  "en": "results/methods.json: the most accurate on the test set of the {n} methods left, and those "
+                        "within noise of it (noise = seed spread + the test set's sampling error)."},
     "lr_edge": {"zh": "选在网格边缘：{names}", "en": "chosen at the grid's edge: {names}"},
     # RunResult and training messages
     "rr_recipe": {"zh": "{method} · {task}：{steps} 步，批量大小 {batch_size}，max_len {max_len}，学习率 {lr}，"
