@@ -85,6 +85,7 @@ TEXT: dict[str, dict[str, str]] = {
     "list_sep": {"zh": "，", "en": ", "},
     "seq_sep": {"zh": "、", "en": ", "},
     "clause_sep": {"zh": "；", "en": "; "},
+    "with_unit": {"zh": "{label}（{unit}）", "en": "{label} ({unit})"},
     "note_live": {"zh": "本机上刚跑的 {n} 次训练（TinyTransformer）", "en": "{n} run(s) just trained on this machine (TinyTransformer)"},
     "note_records": {"zh": "{n} 条已保存的运行记录（TinyTransformer）", "en": "{n} stored run record(s) (TinyTransformer)"},
     "note_given_values": {"zh": "调用者给出的实测值", "en": "measured values passed in by the caller"},

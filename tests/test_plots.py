@@ -26,7 +26,8 @@ from peft_lab.experiments.spectra import energy  # noqa: E402
 from peft_lab.memory import MemoryBreakdown  # noqa: E402
 from peft_lab.methods.nf4 import nf4_levels  # noqa: E402
 from peft_lab.plots import (ch1_motivation as ch1, ch2_costs, ch2_lora as ch2, ch2_variants, ch2_width,  # noqa: E402
-                            ch3_adapter as ch3, ch4_prompts as ch4, ch5_comparison as ch5, ch6_practice as ch6)
+                            ch3_adapter as ch3, ch4_prompts as ch4, ch5_comparison as ch5, ch5_more,
+                            ch6_practice as ch6)
 from peft_lab.plots.common import wrap  # noqa: E402
 from peft_lab.plots.style import color  # noqa: E402
 from peft_lab.recommend import accuracy_tiers, metric_table, normalise, tier_score  # noqa: E402
@@ -598,6 +599,7 @@ def builders(methods_results, rank_results, delta_w_results) -> dict:
         "prefix_length_sweep": [lambda: ch4.prefix_length_sweep(sweep, mark=16)], "param_counts": [ch4.param_counts],
         "heatmap": [lambda: ch5.heatmap(methods_results)], "radar": [lambda: ch5.radar(methods_results)],
         "accuracy_vs_params": [lambda: ch5.accuracy_vs_params(methods_results)],
+        "accuracy_vs_cost": [lambda cost=cost: ch5_more.accuracy_vs_cost(methods_results, cost) for cost in ch5_more.COSTS],
         "pairwise": [lambda: ch5.pairwise(outcome_results(), n_resamples=200)],
         "training_curves": [lambda: ch6.training_curves([run], ["fail_rank_small"]),
                             lambda: ch6.training_curves(curve_records())],
