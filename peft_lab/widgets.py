@@ -239,7 +239,7 @@ def bottleneck_explorer(arch="tiny", m: int = 32, sweep: dict | None = None) -> 
     import ipywidgets as w
     d = budget.get(arch).d_model
     controls = {"m": _slider("bottleneck", m, 1, d - 1),
-                "placement": w.Dropdown(options=[(t(f"adapter_{p}"), p) for p in ("houlsby", "pfeiffer", "parallel")],
+                "placement": w.Dropdown(options=_labelled(("houlsby", "pfeiffer", "parallel"), "adapter_"),
                                         value="houlsby", description=t("w_placement"))}
     figure = None
     if sweep is not None:
