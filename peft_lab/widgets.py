@@ -14,13 +14,16 @@ training run behind a button with a progress bar:
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from . import budget
 from .budget.flops import linear_flops
 from .i18n import t
 from .methods import (SOFT_PROMPT_DESIGNS, AdapterConfig, BitFitConfig, FullFineTuningConfig, LoRAConfig,
                       PrefixTuningConfig, PromptTuningConfig, QLoRAConfig, soft_prompt_configs)
+
+if TYPE_CHECKING:   # the widget builders import ipywidgets where used; the name is for their annotations
+    import ipywidgets
 
 MEMORY_METHODS = ("full", "lora", "qlora", "adapter", "prefix_tuning", "prompt_tuning", "bitfit")
 
@@ -192,6 +195,11 @@ def _explorer(controls: dict, update: Callable[..., str], figure: Callable[..., 
     return box
 
 
+def _labelled(values, prefix: str = "") -> list[tuple[str, str]]:
+    """Dropdown options that show each value's display name (``t(prefix + value)``) and keep the value."""
+    return [(t(prefix + v), v) for v in values]
+
+
 def _slider(label_key: str, value: int, lo: int, hi: int, step: int = 1):
     import ipywidgets as w
     return w.IntSlider(value=value, min=lo, max=hi, step=step, description=t(label_key), continuous_update=False,
@@ -199,7 +207,7 @@ def _slider(label_key: str, value: int, lo: int, hi: int, step: int = 1):
 
 
 def rank_explorer(d: int = 128, k: int = 128, r: int = 8, alpha: float = 16, figure: bool = True,
-                  results: dict | None = None):
+                  results: dict | None = None) -> ipywidgets.VBox:
     """Sliders for r and α (and d, k): parameter counts, scaling and FLOPs; the diagram to scale.
     With ``results`` (the ``lora_rank`` sweep, ``load_results("lora_rank")``) the measured sweep is
     drawn below with the slider's r marked on it (``.sweep``, redrawn only when r changes)."""
@@ -224,15 +232,15 @@ def rank_explorer(d: int = 128, k: int = 128, r: int = 8, alpha: float = 16, fig
     return box
 
 
-def bottleneck_explorer(arch="tiny", m: int = 32, sweep: dict | None = None):
+def bottleneck_explorer(arch="tiny", m: int = 32, sweep: dict | None = None) -> ipywidgets.VBox:
     """A slider for the bottleneck m and a placement choice: adapter parameters on ``arch``. With
     ``sweep`` (the ``adapter_bottleneck`` results, measured on the tiny model) its accuracy and parameter
     curves are drawn below with the slider's m marked (``plots.ch3_adapter.bottleneck_sweep(..., mark=m)``)."""
     import ipywidgets as w
     d = budget.get(arch).d_model
     controls = {"m": _slider("bottleneck", m, 1, d - 1),
-                "placement": w.Dropdown(options=["houlsby", "pfeiffer", "parallel"], value="houlsby",
-                                        description=t("w_placement"))}
+                "placement": w.Dropdown(options=_labelled(("houlsby", "pfeiffer", "parallel"), "adapter_"),
+                                        value="houlsby", description=t("w_placement"))}
     figure = None
     if sweep is not None:
         from .plots.ch3_adapter import bottleneck_sweep
@@ -243,7 +251,8 @@ def bottleneck_explorer(arch="tiny", m: int = 32, sweep: dict | None = None):
     return _explorer(controls, lambda m, placement: render_bottleneck(bottleneck_view(m, arch, placement)), figure)
 
 
-def prefix_explorer(arch="tiny", L: int = 16, encoder_hidden_size: int = 128, sweep: dict | None = None):
+def prefix_explorer(arch="tiny", L: int = 16, encoder_hidden_size: int = 128,
+                    sweep: dict | None = None) -> ipywidgets.VBox:
     """A slider for the length L: what each soft-prompt design trains and keeps on ``arch``. With
     ``sweep`` (the ``prefix_length`` results, measured on the tiny model) its accuracy and parameter
     curves are drawn below with the slider's L marked (``plots.ch4_prompts.prefix_length_sweep(..., mark=L)``)."""
@@ -277,7 +286,8 @@ def memory_figure(model: str = "llama-7b", method: str = "lora", precision: str 
     return memory_breakdown(memory_reports(model, method, precision, batch_size, seq_len, r, gradient_checkpointing))
 
 
-def memory_calculator(model: str = "llama-7b", method: str = "lora", figure: bool = True, cards=None):
+def memory_calculator(model: str = "llama-7b", method: str = "lora", figure: bool = True,
+                      cards=None) -> ipywidgets.VBox:
     """Model, method, precision, batch, sequence length, gradient checkpointing and number of tasks
     -> training memory by part (numbers, and stacked bars beside full fine-tuning's), which GPU
     cards hold it (``cards`` in GiB, default ``lessons.motivation.CARDS_GIB``), the adapter file and
@@ -286,8 +296,9 @@ def memory_calculator(model: str = "llama-7b", method: str = "lora", figure: boo
     from .lessons.motivation import CARDS_GIB
     cards = CARDS_GIB if cards is None else cards
     controls = {"model": w.Dropdown(options=sorted(budget.PRESETS), value=model, description=t("w_model")),
-                "method": w.Dropdown(options=list(MEMORY_METHODS), value=method, description=t("w_method")),
-                "precision": w.Dropdown(options=list(budget.PRECISIONS), value="bf16", description=t("w_precision")),
+                "method": w.Dropdown(options=_labelled(MEMORY_METHODS), value=method, description=t("w_method")),
+                "precision": w.Dropdown(options=_labelled(budget.PRECISIONS, "prec_"), value="bf16",
+                                        description=t("w_precision")),
                 "batch_size": _slider("w_batch", 1, 1, 64), "seq_len": _slider("w_seq_len", 512, 16, 4096, 16),
                 "gradient_checkpointing": w.Checkbox(value=False, description=t("mo_gradient_checkpointing")),
                 "n_tasks": _slider("n_tasks", 1, 1, 100)}
@@ -305,7 +316,7 @@ def memory_calculator(model: str = "llama-7b", method: str = "lora", figure: boo
 
 
 def train_button(make_model: Callable[..., object], task: str = "sentiment", fit: Callable | None = None,
-                 sliders: dict[str, tuple[int, int, int]] | None = None, **fit_kwargs):
+                 sliders: dict[str, tuple[int, int, int]] | None = None, **fit_kwargs) -> ipywidgets.VBox:
     """A button that builds ``make_model()`` and trains it with ``pl.fit(model, task, **fit_kwargs)``
     (progress bar below), then shows the ``RunResult`` and its loss curve. ``.result`` holds the
     last RunResult; ``fit`` replaces ``pl.fit`` (tests).
@@ -361,7 +372,7 @@ def train_button(make_model: Callable[..., object], task: str = "sentiment", fit
 DEFAULT_WEIGHTS = {"accuracy": 3, "memory": 1, "trainable_params": 1, "train_speed": 1, "latency": 1}
 
 
-def recommend_explorer(results: dict, n_test: int, weights: dict | None = None, top: int = 6):
+def recommend_explorer(results: dict, n_test: int, weights: dict | None = None, top: int = 6) -> ipywidgets.VBox:
     """A slider (0–5) per criterion of ``lessons.comparison.WEIGHTED`` -- accuracy, training memory,
     trainable parameters, step time, inference latency -- and the ranking those weights give on the
     measured ``results`` (``recommend``), with which top choices the data cannot tell apart
@@ -377,13 +388,14 @@ def recommend_explorer(results: dict, n_test: int, weights: dict | None = None, 
     return _explorer(controls, lambda **ws: render_ranking(ranking_with_noise(results, ws, n_test), top))
 
 
-def decision_explorer(methods: dict, sizes: dict, n_test: int):
+def decision_explorer(methods: dict, sizes: dict, n_test: int) -> ipywidgets.VBox:
     """The chapter's selection guide as four yes/no toggles (显存受限？多任务部署？推理延迟敏感？数据量小？):
     the methods each "yes" rules out, the measurement behind it, and the recommendation
     (``lessons.comparison.decide`` on ``methods`` = results/methods.json, ``sizes`` = results/train_size.json)."""
     import ipywidgets as w
     from .lessons.comparison import QUESTIONS, decide, render_decision
-    controls = {key: w.ToggleButtons(options=[("否", False), ("是", True)], value=False, description=question,
+    controls = {key: w.ToggleButtons(options=[(t("w_no"), False), (t("w_yes"), True)], value=False,
+                                     description=t(question),
                                      style={"description_width": "initial", "button_width": "48px"})
                 for key, question in QUESTIONS.items()}
     return _explorer(controls, lambda **answers: render_decision(decide(methods, sizes, n_test, **answers)))

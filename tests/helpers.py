@@ -87,3 +87,19 @@ def check_slider_moves_only_the_mark(box, control: str, start, moved, moved_text
     assert moved_text in box.html.value
     box.controls[control].value = start
     assert shown_png(box.plot) == at_start
+
+
+# ----------------------------------------------------------------------------- language checks (figures and widgets)
+
+def cjk_characters(text: str) -> list[str]:
+    """The Chinese characters and full-width punctuation in ``text`` (what English mode must not show)."""
+    return [ch for ch in text if "\u2e80" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef" or "\u3000" <= ch <= "\u303f"]
+
+
+def untranslated(text: str) -> bool:
+    """In Chinese mode: ``text`` is a language-table key or an English entry shown as it is where
+    the table holds a different Chinese text (e.g. a method label "full" or "Full fine-tuning"
+    instead of 全参数微调)."""
+    from peft_lab.i18n import TEXT
+    text = text.strip()
+    return any(text in (key, entry["en"]) and text != entry["zh"] for key, entry in TEXT.items())

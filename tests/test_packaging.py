@@ -10,25 +10,46 @@ def _pyproject():
     return tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))
 
 
+def _environment() -> dict:
+    """environment.yml, parsed as YAML (PyYAML comes with jupyterlab: jupyter-server -> jupyter-events)."""
+    import yaml
+    return yaml.safe_load((ROOT / "environment.yml").read_text(encoding="utf-8"))
+
+
+def _environment_pip_section() -> list[str]:
+    env = _environment()
+    pip = [d["pip"] for d in env["dependencies"] if isinstance(d, dict) and "pip" in d]
+    assert len(pip) == 1 and all(isinstance(item, str) for item in pip[0]), "one pip: list of strings"
+    return pip[0]
+
+
 def _environment_pip_requirements() -> list[str]:
-    lines = (ROOT / "environment.yml").read_text(encoding="utf-8").splitlines()
-    start = next(i for i, line in enumerate(lines) if line.strip() == "- pip:")
-    reqs = []
-    for line in lines[start + 1:]:
-        item = line.strip()
-        if not item or item.startswith("#"):
-            continue
-        if not item.startswith("- "):
-            break
-        item = item[2:].strip()
-        if not item.startswith("-"):  # options such as --extra-index-url and -e . are not requirements
-            reqs.append(item)
-    return reqs
+    """The pip: section's requirements; options such as --extra-index-url and -e . are not requirements."""
+    return [item for item in _environment_pip_section() if not item.startswith("-")]
 
 
-def test_environment_yml_installs_exactly_the_pyproject_dependencies():
-    assert sorted(_environment_pip_requirements()) == sorted(_pyproject()["project"]["dependencies"])
-    assert "- -e ." in (ROOT / "environment.yml").read_text(encoding="utf-8"), "it must install this package"
+def test_environment_yml_parses_and_installs_exactly_the_pyproject_dependencies():
+    """conda/Binder users get pip's environment: python and pip from conda (python inside
+    requires-python), then exactly project.dependencies (none twice, none more), this package
+    itself, and extras only by name through ``-e .[extra]`` (an extra's packages are never copied in)."""
+    from packaging.specifiers import SpecifierSet
+    from packaging.requirements import Requirement
+    env, project = _environment(), _pyproject()["project"]
+    assert env["name"] == "peft-lab" and env["channels"]
+    conda = [d for d in env["dependencies"] if isinstance(d, str)]
+    assert sorted(re.split(r"[=<>]", d)[0] for d in conda) == ["pip", "python"], conda
+    python = next(d for d in conda if d.startswith("python"))
+    assert SpecifierSet(project["requires-python"]).contains(python.split("=")[-1] + ".0"), python
+    reqs = _environment_pip_requirements()
+    assert len(reqs) == len(set(reqs)) and sorted(reqs) == sorted(project["dependencies"])
+    options = [item for item in _environment_pip_section() if item.startswith("-")]
+    own = [o for o in options if re.fullmatch(r"-e \.(\[[\w,-]+\])?", o)]
+    assert len(own) == 1, f"it must install this package once (-e .), found {options}"
+    extras = re.findall(r"[\w-]+", own[0][4:])
+    assert set(extras) <= set(project.get("optional-dependencies", {})), extras
+    in_extras = {Requirement(r).name for extra in project.get("optional-dependencies", {}).values() for r in extra}
+    assert not in_extras & {Requirement(r).name for r in reqs}, "an extra's packages come through -e .[extra]"
+    assert set(options) - set(own) == {"--extra-index-url https://download.pytorch.org/whl/cpu"}, options
 
 
 def test_torch_is_pinned_exactly_everywhere():

@@ -4,6 +4,7 @@ or English. Results are small hand-built dicts in the experiments' schema (``api
 import json
 import math
 import re
+import unittest.mock
 import warnings
 
 import matplotlib
@@ -25,10 +26,12 @@ from peft_lab.experiments.spectra import energy  # noqa: E402
 from peft_lab.measured_memory import MemoryBreakdown  # noqa: E402
 from peft_lab.methods.nf4 import nf4_levels  # noqa: E402
 from peft_lab.plots import (ch1_motivation as ch1, ch2_costs, ch2_lora as ch2, ch2_variants, ch2_width,  # noqa: E402
-                            ch3_adapter as ch3, ch4_prompts as ch4, ch5_comparison as ch5, ch6_practice as ch6)
+                            ch3_adapter as ch3, ch4_prompts as ch4, ch5_comparison as ch5, ch5_more,
+                            ch6_practice as ch6)
 from peft_lab.plots.common import wrap  # noqa: E402
 from peft_lab.plots.style import color  # noqa: E402
 from peft_lab.recommend import accuracy_tiers, metric_table, normalise, tier_score  # noqa: E402
+from helpers import cjk_characters, untranslated  # noqa: E402
 
 
 # ----------------------------------------------------------------------------- synthetic results
@@ -100,17 +103,45 @@ def delta_w_results():
                     record("lora", kind="subspace", details=subspace)])
 
 
-def glyphs_ok(fig: Figure, layout: bool = True) -> Figure:
-    """Draw the figure; fail on any "Glyph missing" warning. ``layout=False`` skips the layout
-    passes (every text is still rendered, so a missing glyph still warns) to save time."""
+def drawn_texts(fig: Figure, layout: bool = True) -> list[matplotlib.text.Text]:
+    """Draw the figure and return the text artists actually drawn (a tick label outside the view
+    limits or on a hidden axis exists but is not drawn); fail on any "Glyph missing" warning.
+    ``layout=False`` skips the layout passes (every text is still rendered, so a missing glyph
+    still warns) to save time."""
     if not layout:
         fig.set_layout_engine("none")
-    with warnings.catch_warnings(record=True) as caught:
+    drawn, draw = [], matplotlib.text.Text.draw
+
+    def recording(text, renderer):
+        draw(text, renderer)
+        if text.get_visible() and text.get_text().strip():
+            drawn.append(text)
+
+    with warnings.catch_warnings(record=True) as caught, \
+            unittest.mock.patch.object(matplotlib.text.Text, "draw", recording):
         warnings.simplefilter("always")
         fig.canvas.draw()
     missing = [str(w.message) for w in caught if "Glyph" in str(w.message)]
     assert not missing, missing
+    return list(dict.fromkeys(drawn))
+
+
+def glyphs_ok(fig: Figure, layout: bool = True) -> Figure:
+    """Draw the figure; fail on any "Glyph missing" warning (see ``drawn_texts``)."""
+    drawn_texts(fig, layout)
     return fig
+
+
+def outside_figure(fig: Figure, drawn: list, tolerance: float = 1.0) -> list[tuple[str, tuple]]:
+    """The drawn texts whose window extent leaves the figure by more than ``tolerance`` pixels."""
+    renderer = fig.canvas.get_renderer()
+    out = []
+    for text in drawn:
+        box = text.get_window_extent(renderer)
+        if box.x0 < -tolerance or box.y0 < -tolerance or box.x1 > fig.bbox.width + tolerance \
+                or box.y1 > fig.bbox.height + tolerance:
+            out.append((text.get_text(), tuple(round(v) for v in box.extents)))
+    return out
 
 
 @pytest.fixture(autouse=True)
@@ -335,7 +366,8 @@ def test_adalora_heat_map_cells_are_the_kept_ranks(methods_results):
     fig = glyphs_ok(ch2_variants.adalora_ranks(methods_results, init_r=6))
     mesh = next(c for c in fig.axes[0].collections if isinstance(c, QuadMesh))
     assert np.array_equal(np.asarray(mesh.get_array()).reshape(3, 2), [[0, 1], [2, 3], [4, 5]])
-    assert pl.i18n.t("adalora_title", total=15, start=pl.i18n.t("adalora_start", n=6, r=6, init=36)) in texts(fig)
+    title = pl.i18n.t("adalora_title", total=15, start=pl.i18n.t("adalora_start", n=6, r=6, init=36))
+    assert squash(title) in squash(fig.axes[0].get_title())               # wrapped to the figure's width
     assert pl.i18n.t("layer_n", n=1) in texts(fig)                         # 1-based, as elsewhere
 
 
@@ -567,6 +599,7 @@ def builders(methods_results, rank_results, delta_w_results) -> dict:
         "prefix_length_sweep": [lambda: ch4.prefix_length_sweep(sweep, mark=16)], "param_counts": [ch4.param_counts],
         "heatmap": [lambda: ch5.heatmap(methods_results)], "radar": [lambda: ch5.radar(methods_results)],
         "accuracy_vs_params": [lambda: ch5.accuracy_vs_params(methods_results)],
+        "accuracy_vs_cost": [lambda cost=cost: ch5_more.accuracy_vs_cost(methods_results, cost) for cost in ch5_more.COSTS],
         "pairwise": [lambda: ch5.pairwise(outcome_results(), n_resamples=200)],
         "training_curves": [lambda: ch6.training_curves([run], ["fail_rank_small"]),
                             lambda: ch6.training_curves(curve_records())],
@@ -579,23 +612,39 @@ def builders(methods_results, rank_results, delta_w_results) -> dict:
 def test_every_plotting_function_renders_in_both_languages(language, methods_results, rank_results,
                                                            delta_w_results):
     """Every public plotting function (found by inspection: none can be skipped) draws without a
-    missing glyph; in English no text artist holds a Chinese character."""
+    missing glyph and with every drawn text inside the figure (English runs longer than Chinese);
+    in English no drawn text holds a Chinese character, in Chinese none is a raw language-table
+    key or an English entry that has a Chinese one."""
     build = builders(methods_results, rank_results, delta_w_results)
     public = public_plotting_functions()
     assert set(public) == set(build), f"add a builder for {set(public) - set(build)}"
     pl.set_language(language)
     for fname, calls in build.items():
         for call in calls:
-            fig = glyphs_ok(call(), layout=language == "zh")   # layout once: the Chinese pass
+            fig = call()
+            drawn = drawn_texts(fig)
+            assert drawn and not outside_figure(fig, drawn), (fname, outside_figure(fig, drawn))
             assert fig.get_supxlabel(), f"{fname} has no provenance footer"
             for ax in fig.axes:                               # a log axis says so in its label
                 for scale, label in ((ax.get_xscale(), ax.get_xlabel()), (ax.get_yscale(), ax.get_ylabel())):
                     if scale == "log" and label:
                         assert pl.i18n.t("log_axis", label="") in label, (fname, label)
+            shown = [text.get_text() for text in drawn]
             if language == "en":
-                cjk = [ch for ch in texts(fig) if "\u2e80" <= ch <= "\u9fff" or "\uff00" <= ch <= "\uffef"]
-                assert not cjk, (fname, texts(fig))
+                assert not any(cjk_characters(s) for s in shown), (fname, [s for s in shown if cjk_characters(s)])
+            else:
+                assert not any(untranslated(s) for s in shown), (fname, [s for s in shown if untranslated(s)])
             plt.close(fig)
+
+
+def test_the_language_checks_catch_what_they_look_for():
+    """The checks above can fail: a label outside the figure, Chinese in English, a raw key in Chinese."""
+    fig, ax = plt.subplots(figsize=(3, 2))
+    ax.set_title("a title far too long for a figure three inches wide, on one line")
+    assert outside_figure(fig, drawn_texts(fig))
+    assert cjk_characters("Rank r（秩）") == ["（", "秩", "）"] and not cjk_characters("Rank r (α/√r)")
+    assert untranslated("full") and untranslated(pl.i18n.TEXT["full"]["en"])
+    assert not untranslated(pl.i18n.TEXT["full"]["zh"]) and not untranslated("LoRA")
 
 
 def footer(fig) -> str:
@@ -708,11 +757,12 @@ def test_heatmap_uses_a_colour_blind_safe_map(methods_results):
 
 def test_chinese_wording_follows_the_glossary():
     """d2l-zh terms (词元, 批量), full-width brackets in Chinese text, one name for training memory;
-    parentheses directly after a Latin symbol are notation (r(d+k), φ(i, j)) and stay."""
+    parentheses directly after a Latin symbol are notation (r(d+k), φ(i, j)) and stay. The selection
+    guide's four questions (``guide_q_*``) quote the chapter word for word (显存受限？), as notebook 05 does."""
     for key, entry in pl.i18n.TEXT.items():
         zh = re.sub(r"\{\w+\}", "", entry["zh"])                              # format fields are not text
         assert not re.search(r"(^|[\s\u4e00-\u9fff，：；])\(", zh), (key, zh)       # a Chinese bracket is （）
-        assert not re.search(r"token|batch|显存", zh, re.I), (key, zh)
+        assert not re.search(r"token|batch" if key.startswith("guide_q_") else r"token|batch|显存", zh, re.I), (key, zh)
         assert "内存" not in zh or "训练内存" in zh or key.startswith("w_"), (key, zh)
     for key in ("prefix_length", "length_accuracy_title", "length_params_title"):
         assert "虚拟词元数 L" in pl.i18n.TEXT[key]["zh"]                      # one name for L

@@ -301,8 +301,8 @@ def render_ranking(ranking: list[dict], show: int = 6) -> str:
                    f"<td style='text-align:right'><b>{r['score']:.2f}</b></td>"
                    f"<td style='padding-left:12px;color:#555'>{r['share_at_top']:.0%}</td></tr>"
                    for i, r in enumerate(ranking[:show]))
-    head = ("<tr><th style='text-align:left'>方法</th><th>得分</th>"
-            "<th style='padding-left:12px'>重抽后不低于第一名的比例</th></tr>")
+    head = (f"<tr><th style='text-align:left'>{_t('w_method')}</th><th>{_t('cmp_score')}</th>"
+            f"<th style='padding-left:12px'>{_t('cmp_share_at_top')}</th></tr>")
     return f"<table style='font-size:14px'>{head}{rows}</table><p>{tie_sentence(ranking)}</p>"
 
 
@@ -310,15 +310,14 @@ def tie_sentence(ranking: list[dict]) -> str:
     """Which choices the data cannot tell from the top one (a sentence)."""
     ties = [r["label"] for r in ranking if r["ties_top"]]
     if len(ties) == 1:
-        return f"第一名{t(ties[0])}在噪声之外领先：重抽测量值时，其余方法不低于它的比例都不到 {TAIL:.1%}。"
-    return (f"{'、'.join(t(l) for l in ties)} 在噪声之内分不出先后（重抽测量值时，每个都至少有 {TAIL:.1%} 的机会"
-            f"不低于第一名）：选哪一个，要看表里没有的因素。")
+        return _t("cmp_tie_alone", name=t(ties[0]), tail=f"{TAIL:.1%}")
+    return _t("cmp_tie_many", names=_t("seq_sep").join(t(l) for l in ties), tail=f"{TAIL:.1%}")
 
 
 # ----------------------------------------------------------------------------- the selection guide
 
-QUESTIONS = {"memory_limited": "显存受限？", "multi_task": "多任务部署？", "latency_sensitive": "推理延迟敏感？",
-             "small_data": "数据量小？"}
+# The chapter's four questions (显存受限？多任务部署？推理延迟敏感？数据量小？) -> their language-table keys.
+QUESTIONS = {key: f"guide_q_{key}" for key in ("memory_limited", "multi_task", "latency_sensitive", "small_data")}
 
 
 def timing_compare(results: dict, a: str, b: str, metric: str, z: float = Z) -> dict:
@@ -361,25 +360,25 @@ def decide(methods: dict, sizes: dict, n_test: int, memory_limited: bool = False
         nonlocal kept
         dropped = [l for l in kept if l not in keep]
         kept = [l for l in kept if l in keep]
-        steps.append({"question": QUESTIONS[key], "key": key, "answer": answer, "dropped": dropped,
+        steps.append({"question": _t(QUESTIONS[key]), "key": key, "answer": answer, "dropped": dropped,
                       "evidence": evidence})
 
     if memory_limited:
         limit = memory_share * full["memory"]
         keep = [l for l in kept if table[l]["memory"] is not None and table[l]["memory"] <= limit]
         step("memory_limited", True, keep,
-             f"results/methods.json：全参数微调训练时占 {human_bytes(full['memory'])}，保留不超过它 {memory_share:.0%}"
-             f"（{human_bytes(limit)}）的方法；最省的{t(min(table, key=lambda l: table[l]['memory'] or math.inf))}"
-             f"只要 {human_bytes(min(v['memory'] for v in table.values() if v['memory']))}。")
+             _t("guide_memory", full=human_bytes(full["memory"]), share=f"{memory_share:.0%}", limit=human_bytes(limit),
+                name=t(min(table, key=lambda l: table[l]["memory"] or math.inf)),
+                least=human_bytes(min(v["memory"] for v in table.values() if v["memory"]))))
     if multi_task:
         limit = file_share * full["adapter_bytes"]
         keep = [l for l in kept if l != "full" and table[l]["adapter_bytes"] is not None
                 and table[l]["adapter_bytes"] <= limit]
         lora = table.get("lora", {}).get("adapter_bytes")
-        extra = f"；LoRA 每个任务 {human_bytes(lora)}" if lora else ""
+        extra = _t("guide_lora_file", size=human_bytes(lora)) if lora else ""
         step("multi_task", True, keep,
-             f"results/methods.json：全参数微调每个任务要存一份 {human_bytes(full['adapter_bytes'])} 的完整模型，"
-             f"保留每个任务的文件不超过它 {file_share:.0%}（{human_bytes(limit)}）的方法{extra}。")
+             _t("guide_multi_task", full=human_bytes(full["adapter_bytes"]), share=f"{file_share:.0%}",
+                limit=human_bytes(limit), extra=extra))
     if latency_sensitive:
         slower = {l: timing_compare(methods, l, "full", "deployed_latency", z) for l in kept
                   if l != "full" and table[l]["latency"] is not None}
@@ -387,9 +386,9 @@ def decide(methods: dict, sizes: dict, n_test: int, memory_limited: bool = False
         keep = [l for l in kept if l not in slow]
         worst = max(slow, key=lambda l: slow[l]["difference"]) if slow else None
         step("latency_sensitive", True, keep,
-             f"results/methods.json：全参数微调推理 {full['latency']:.1f} ms（能合并的方法按合并后计）；"
-             + (f"{len(slow)} 种方法慢得超出噪声，最慢的{t(worst)}多 {slow[worst]['difference']:.1f} ms"
-                f"（阈值 ±{slow[worst]['threshold']:.1f} ms）。" if slow else "没有方法慢得超出噪声。"))
+             _t("guide_latency", ms=f"{full['latency']:.1f}")
+             + (_t("guide_latency_slow", n=len(slow), name=t(worst), diff=f"{slow[worst]['difference']:.1f}",
+                   threshold=f"{slow[worst]['threshold']:.1f}") if slow else _t("guide_latency_none")))
     if small_data:
         verdicts = [v for v in low_data(sizes, n_test, "lora", "full", z) if v["train_size"] <= small]
         if not verdicts:
@@ -397,11 +396,11 @@ def decide(methods: dict, sizes: dict, n_test: int, memory_limited: bool = False
                              f"'lora' and 'full'; raise small or extend the sweep")
         wins = [v for v in verdicts if v["verdict"] == "a"]
         keep = [l for l in kept if l != "full"] if wins else kept
-        shown = "；".join(f"{v['train_size']:,} 条：LoRA − 全参数微调 {100 * v['comparison']['difference']:+.1f} 个百分点"
-                         f"（阈值 ±{100 * v['comparison']['threshold']:.1f}）" for v in verdicts)
-        step("small_data", True, keep,
-             f"results/train_size.json，训练集不超过 {small:,} 条：{shown}。"
-             + ("LoRA 超出噪声地领先，去掉全参数微调。" if wins else "LoRA 没有超出噪声地领先，全参数微调留在候选里。"))
+        shown = _t("clause_sep").join(_t("guide_small_size", size=f"{v['train_size']:,}",
+                                         diff=f"{100 * v['comparison']['difference']:+.1f}",
+                                         threshold=f"{100 * v['comparison']['threshold']:.1f}") for v in verdicts)
+        step("small_data", True, keep, _t("guide_small", small=f"{small:,}", shown=shown)
+             + _t("guide_small_wins" if wins else "guide_small_ties"))
     if not kept:
         return {"steps": steps, "recommended": [], "best": None, "ranking": []}
     ranking = sorted(kept, key=lambda l: -table[l]["accuracy"])
@@ -413,15 +412,18 @@ def decide(methods: dict, sizes: dict, n_test: int, memory_limited: bool = False
 
 def render_decision(result: dict) -> str:
     """``decide``'s steps and recommendation as HTML (each step: the question, what it dropped, why)."""
-    items = "".join(f"<li><b>{s['question']} 是</b> → 去掉 {('、'.join(t(l) for l in s['dropped']) or '（无）')}"
-                    f"<br><span style='color:#555'>依据：{s['evidence']}</span></li>" for s in result["steps"])
+    sep = _t("seq_sep")
+    items = "".join("<li>" + _t("guide_step", question=s["question"], yes=_t("w_yes"),
+                                dropped=sep.join(t(l) for l in s["dropped"]) or _t("guide_none_dropped"))
+                    + f"<br><span style='color:#555'>{_t('guide_evidence', evidence=s['evidence'])}</span></li>"
+                    for s in result["steps"])
     if not result["recommended"]:
-        verdict = "<b>没有方法同时满足这些条件。</b>放宽一个条件再看。"
+        verdict = _t("guide_nothing_left")
     else:
         acc = result["accuracy"]
-        verdict = ("<b>推荐：</b>" + "、".join(f"{t(l)}（{acc[l]:.1%}）" for l in result["recommended"])
-                   + f"<br><span style='color:#555'>依据：results/methods.json，剩下 {len(result['ranking'])} 种方法中测试准确率最高的"
-                   f"与同它在噪声之内的（噪声 = 种子波动 + 测试集抽样误差）。</span>")
+        named = sep.join(_t("guide_named_accuracy", name=t(l), accuracy=f"{acc[l]:.1%}") for l in result["recommended"])
+        verdict = (_t("guide_recommended", methods=named) + "<br><span style='color:#555'>"
+                   + _t("guide_evidence", evidence=_t("guide_why", n=len(result["ranking"]))) + "</span>")
     return f"<ol style='font-size:14px'>{items}</ol><p style='font-size:14px'>{verdict}</p>"
 
 

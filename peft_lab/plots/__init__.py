@@ -12,6 +12,7 @@ returns a ``matplotlib.figure.Figure``; none calls ``show()`` or writes files. T
     ch3_adapter      adapter_diagram, bottleneck_sweep, placement_comparison
     ch4_prompts      where_vectors_go, prefix_length_sweep, param_counts
     ch5_comparison   heatmap, radar, accuracy_vs_params   (ranking: peft_lab.recommend)
+    ch5_more         accuracy_vs_cost (accuracy against memory, trainable parameters, file size, step time)
     ch6_practice     training_curves, train_size_sweep, lr_search
 
 Shared helpers: common (layout, provenance and recipe notes, units), sweeps (measured sweeps,
@@ -27,4 +28,4 @@ from . import (ch1_motivation, ch2_costs, ch2_lora, ch2_variants, ch2_width, ch3
 from . import ch5_more  # noqa: E402  (accuracy_vs_cost: accuracy against memory, step time, file size)
 
 __all__ = ["PALETTE", "FONT_FAMILY", "apply_style", "color", "register_cjk_font", "ch1_motivation", "ch2_costs",
-           "ch2_lora", "ch2_variants", "ch2_width", "ch3_adapter", "ch4_prompts", "ch5_comparison", "ch6_practice"]
+           "ch2_lora", "ch2_variants", "ch2_width", "ch3_adapter", "ch4_prompts", "ch5_comparison", "ch5_more", "ch6_practice"]

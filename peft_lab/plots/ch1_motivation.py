@@ -29,7 +29,7 @@ from matplotlib.ticker import LogLocator
 from .. import budget
 from ..i18n import t
 from .common import (arch_name, figure, final_runs, human_bytes, human_count, live_note, measured_note, name,
-                     note, stacked_bars)
+                     note, set_title, stacked_bars)
 from .labels import direct_labels
 from .style import PART_COLORS, color, series_color
 
@@ -132,7 +132,7 @@ def _memory_figure(names: list[str], parts: list[dict], title: str) -> Figure:
     stacked_bars(ax, names, {k: [p[k] / size for p in parts] for k in PARTS}, PART_COLORS,
                  totals_fmt=lambda v: human_bytes(v * size), horizontal=many)
     (ax.set_xlabel if many else ax.set_ylabel)(t("memory_axis", unit=unit))
-    ax.set_title(title)
+    set_title(ax, title)
     ax.grid(axis="y" if many else "x", visible=False)
     return fig
 

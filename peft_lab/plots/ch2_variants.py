@@ -17,7 +17,7 @@ from matplotlib.figure import Figure
 
 from ..i18n import t
 from ..methods.nf4 import nf4_levels
-from .common import accuracy_axis, figure, final_runs, measured_note, note
+from .common import accuracy_axis, figure, final_runs, measured_note, note, set_title
 from .labels import readable
 from .sweeps import log2_axis, mark_setting, sweep_figure
 from .style import MUTED, color
@@ -64,7 +64,7 @@ def adalora_ranks(rank_pattern, init_r: int | None = None) -> Figure:
     ax.grid(False)
     total = int(np.nansum(grid))
     start = t("adalora_start", init=init_r * len(pattern), n=len(pattern), r=init_r) if init_r else ""
-    ax.set_title(t("adalora_title", total=total, start=start))
+    set_title(ax, t("adalora_title", total=total, start=start))
     if run is not None:
         measured_note(fig, rank_pattern, runs=[run], extra=t("clause_sep") + t("note_adalora"))
     else:

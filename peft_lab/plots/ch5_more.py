@@ -45,7 +45,7 @@ def accuracy_vs_cost(results: dict, cost: str = "memory.total", labels=None) -> 
     for r, x, y, ey, ex in zip(rows, xs, ys, yerr, xerr):
         ax.errorbar(x, y, yerr=ey or None, xerr=ex or None, fmt="o", markersize=8, capsize=3,
                     color=color(r["label"]), markeredgecolor="white", zorder=3)
-    label = f"{t(key)}（{unit}）" if unit else t(key)
+    label = t("with_unit", label=t(key), unit=unit) if unit else t(key)
     if scale == "log":
         ax.set_xscale("log")
         ax.set_xlim(min(xs) / 2.5, max(xs) * 6)   # room on the right for the names

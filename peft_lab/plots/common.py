@@ -11,6 +11,7 @@ import math
 import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 from matplotlib.patches import FancyArrowPatch, FancyBboxPatch
 from matplotlib.ticker import LogFormatter, MaxNLocator, PercentFormatter
 
@@ -19,7 +20,7 @@ from ..experiments.analysis import select, summarize
 from ..i18n import TEXT, t
 from .style import color
 
-__all__ = ["figure", "name", "arch_name", "note", "measured_note", "live_note", "recipe", "final_runs",
+__all__ = ["figure", "name", "arch_name", "note", "line_units", "set_title", "measured_note", "live_note", "recipe", "final_runs",
            "stacked_bars", "value_labels", "box", "arrow", "diagram_axes", "human_bytes", "human_count", "finite",
            "metric_bars", "metric_axis", "accuracy_axis", "percent", "pct", "wrap", "plain_log_axis"]
 
@@ -55,8 +56,21 @@ def note(fig: Figure, kind: str, detail: str = "") -> None:
     """The provenance line(s) at the bottom: ``kind`` is "measured", "computed" or "paper"."""
     if kind not in ("measured", "computed", "paper"):
         raise ValueError(f"kind={kind!r} is not one of ('measured', 'computed', 'paper')")
-    width = int(fig.get_figwidth() * 72 / 10 * 1.9)   # 10 pt text: ~1.9 Latin characters per CJK width
-    fig.supxlabel(wrap(t(f"note_{kind}", what=detail), width), fontsize=10, color="#555555", ha="left", x=0.01)
+    fig.supxlabel(wrap(t(f"note_{kind}", what=detail), line_units(fig, 10)), fontsize=10, color="#555555",
+                  ha="left", x=0.01)
+
+
+def line_units(fig: Figure, fontsize: float, share: float = 1.0) -> int:
+    """How many ``wrap`` units fit on a line as wide as ``share`` of the figure at ``fontsize`` pt:
+    a CJK character is about one em (2 units), a Latin one about half an em (1 unit)."""
+    return int(fig.get_figwidth() * share * 72 / fontsize * 1.9)
+
+
+def set_title(ax: plt.Axes, text: str, **kwargs) -> None:
+    """``ax.set_title`` wrapped to the figure's width, so a long title (English runs longer than
+    Chinese) breaks into lines instead of leaving the figure; the font size stays the style's."""
+    size = FontProperties(size=kwargs.get("fontsize", plt.rcParams["axes.titlesize"])).get_size_in_points()
+    ax.set_title(wrap(text, line_units(ax.figure, size, share=0.75)), **kwargs)
 
 
 def wrap(text: str, width: int) -> str:
@@ -204,10 +218,11 @@ def stacked_bars(ax: plt.Axes, names: list[str], parts: dict[str, list[float]], 
         (ax.set_xlim if horizontal else ax.set_ylim)(0, bottom.max() * 1.15 if bottom.max() > 0 else 1)
     if horizontal:
         ax.invert_yaxis()
-        ax.legend(loc="lower right", frameon=False)
+        handles, labels = ax.get_legend_handles_labels()   # left to right, as the parts stack
     else:
-        handles, labels = ax.get_legend_handles_labels()
-        ax.legend(handles[::-1], labels[::-1], loc="upper right", frameon=False)
+        handles, labels = [h[::-1] for h in ax.get_legend_handles_labels()]   # top part first
+    # beside the axes, not over them: no bar, total or longer English name ever hides under it
+    ax.legend(handles, labels, loc="upper left", bbox_to_anchor=(1.01, 1), frameon=False)
     return containers
 
 
