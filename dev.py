@@ -128,10 +128,10 @@ def already_installed(stamp: dict, stamps: list[dict]) -> bool:
                and (s.get("extra") == stamp["extra"] or not stamp["extra"]) for s in stamps)
 
 
-def write_lab_overrides(venv_dir: Path = VENV, overrides: dict = LAB_OVERRIDES) -> Path:
-    """Merge ``overrides`` into ``venv_dir``'s JupyterLab overrides.json (settings left there by
-    hand are kept); return its path."""
-    path = venv_dir / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+def write_lab_overrides(venv_dir: Path | None = None, overrides: dict = LAB_OVERRIDES) -> Path:
+    """Merge ``overrides`` into the JupyterLab overrides.json of ``venv_dir`` (default .venv); settings
+    left there by hand are kept. Return its path."""
+    path = (venv_dir or VENV) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
     try:
         current = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -33,10 +33,25 @@ _spec.loader.exec_module(dev)
 
 RUN_ALL_TIMEOUT = 240      # s: one notebook takes 15-30 s here; a busy shared machine can be several times slower
 TRAIN_TIMEOUT = 240        # s: 02_lora's train button, 150 steps
-WIDGET_ERRORS = re.compile(r"Failed to load model class|Error displaying widget|widget manager|"
-                           r"Could not create a view|Cannot find the widget|Model not found", re.IGNORECASE)
+# what @jupyter-widgets/base and jupyterlab_widgets log or show when a widget cannot be drawn, and the
+# plain-text repr JupyterLab falls back to when no widget manager is installed at all
+WIDGET_ERRORS = re.compile(r"Failed to load model class|Failed to create view|Error displaying widget|"
+                           r"Could not create a view|widget model not found|widget manager", re.IGNORECASE)
+UNRENDERED_WIDGET = re.compile(r"\b(VBox|HBox)\(children=|\bIntSlider\(value=")
 NEWS_PROMPT = "notified about official Jupyter news"
 NOTEBOOKS = ("02_lora", "03_adapter", "04_prefix_tuning")
+
+
+def test_the_widget_error_check_recognises_what_jupyterlab_logs_when_widgets_break():
+    """The console messages of a page without a working widget manager or widget model (taken from
+    @jupyter-widgets/base and jupyterlab_widgets); runs without a browser."""
+    for message in ("Error: Failed to load model class 'IntSliderModel' from module '@jupyter-widgets/controls'",
+                    "Error displaying widget: model not found", "Error: widget model not found",
+                    "Could not create a view for model id 3c2a"):
+        assert WIDGET_ERRORS.search(message), message
+    assert UNRENDERED_WIDGET.search("VBox(children=(HBox(children=(IntSlider(value=8, continuous_update=False")
+    for fine in ("Starting WebSocket: ws://127.0.0.1:8888/api/kernels/1", "VBox 里的滑块", "秩 r"):
+        assert not WIDGET_ERRORS.search(fine) and not UNRENDERED_WIDGET.search(fine)
 
 
 def _skip_or_fail(reason: str):
@@ -108,7 +123,8 @@ class Notebook:
     def __init__(self, browser, lab, name: str):
         url, token = lab
         self.name, self.console = name, []
-        self.page = browser.new_page(viewport={"width": 1400, "height": 1000}, locale="zh-CN")
+        # tall enough that a whole explorer (sliders, numbers, two figures) fits in one screenshot
+        self.page = browser.new_page(viewport={"width": 1280, "height": 1800}, locale="zh-CN")
         self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
         self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
         # a workspace of its own, so JupyterLab restores no tab of another notebook into this page
@@ -156,8 +172,11 @@ class Notebook:
         return path
 
     def widget_errors(self) -> list[str]:
-        shown = self.page.locator(".jp-OutputArea-output", has_text=WIDGET_ERRORS).all_text_contents()
-        return [m for m in self.console if WIDGET_ERRORS.search(m)] + shown
+        outputs = self.page.locator(".jp-OutputArea-output")
+        shown = outputs.filter(has_text=WIDGET_ERRORS).all_text_contents()
+        unrendered = outputs.filter(has_text=UNRENDERED_WIDGET).all_text_contents()
+        return ([m for m in self.console if WIDGET_ERRORS.search(m)] + shown
+                + [f"a widget shown as text (is the jupyter-widgets manager installed?): {t[:200]}" for t in unrendered])
 
 
 def _state(area) -> tuple[str, list[str]]:
@@ -215,6 +234,8 @@ def opened(browser, lab):
         nb.wait_until_run()
     yield notebooks
     for nb in notebooks.values():
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        (ARTIFACTS / f"{nb.name}-console.txt").write_text("\n".join(nb.console) + "\n", encoding="utf-8")
         nb.page.close()
 
 
@@ -222,6 +243,7 @@ def opened(browser, lab):
                                                 ("04_prefix_tuning", "虚拟词元数 L", 8)])
 def test_moving_a_slider_changes_the_numbers_and_the_figure(opened, name, label, steps):
     nb = opened[name]
+    assert not nb.widget_errors(), nb.widget_errors()
     area = nb.widget(label)
     slider = area.locator(".widget-slider").filter(has=nb.page.locator(".widget-label",
                                                                         has_text=re.compile(f"^{re.escape(label)}$")))

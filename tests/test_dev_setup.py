@@ -216,3 +216,17 @@ def test_setup_writes_the_lab_overrides_and_keeps_settings_made_by_hand(tmp_path
     written = json.loads(path.read_text(encoding="utf-8"))
     assert written["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}
     assert written["@jupyterlab/apputils-extension:notification"] == {"doNotDisturbMode": True, "fetchNews": "false"}
+
+
+def test_setup_switches_the_questions_off_even_when_nothing_needs_installing(tmp_path, monkeypatch):
+    python = tmp_path / "bin" / "python"
+    python.parent.mkdir()
+    python.touch()
+    monkeypatch.setattr(dev, "VENV", tmp_path)
+    monkeypatch.setattr(dev, "PYTHON", python)
+    monkeypatch.setattr(dev, "INSTALLED", tmp_path / "installed.json")
+    dev.INSTALLED.write_text(json.dumps([dev._install_stamp("[dev]")]))
+    monkeypatch.setattr(dev, "run", lambda *cmd: pytest.fail(f"nothing to install, yet it ran {cmd}"))
+    dev.setup("[dev]")
+    overrides = json.loads((tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json").read_text())
+    assert overrides == dev.LAB_OVERRIDES
