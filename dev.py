@@ -3,16 +3,18 @@
 
     python3 dev.py lab     # create .venv, install peft_lab, health check, open JupyterLab on notebooks/
     python3 dev.py test    # create .venv, install peft_lab with the dev extra, run every test
+    python3 dev.py browser-test   # the same setup, then only the widgets-in-a-real-browser test
 
 Both steps are idempotent: an existing .venv is reused, torch is installed once, and pip runs
 again only when pyproject.toml has changed since the last install. Arguments after `lab` go to
-JupyterLab (`python3 dev.py lab --no-browser --port 8899`), after `test` to pytest.
+JupyterLab (`python3 dev.py lab --no-browser --port 8899`), after `test` and `browser-test` to pytest.
 """
 from __future__ import annotations
 
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -34,6 +36,17 @@ TORCH_VERSION = "2.13.0"  # the pin in pyproject.toml (tests/test_dev_setup.py k
 # Windows wheels are CPU builds already, so those keep pip's default index.
 CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 PROBE_TIMEOUT = 5  # seconds: one try, so a machine that sees only a package mirror falls back at once
+
+# JupyterLab settings every session in .venv starts from (the environment's overrides.json), so a
+# class is asked no question it does not need: whether to subscribe to Jupyter's news feed ("false" is
+# the schema's "Never"), and which kernel to start when a second notebook opens beside a running one.
+LAB_OVERRIDES = {"@jupyterlab/apputils-extension:notification": {"fetchNews": "false"},
+                 "@jupyterlab/notebook-extension:tracker": {"autoStartDefaultKernel": True}}
+
+# The browser test (tests/test_browser.py) drives the system's Chromium with Playwright; without a
+# CJK font Chromium draws the widgets' Chinese labels as empty boxes.
+CHROMIUM_NAMES = ("chromium", "chromium-browser", "google-chrome", "google-chrome-stable")
+BROWSER_TEST = "tests/test_browser.py"
 
 
 def run(*cmd) -> int:
@@ -115,6 +128,57 @@ def already_installed(stamp: dict, stamps: list[dict]) -> bool:
                and (s.get("extra") == stamp["extra"] or not stamp["extra"]) for s in stamps)
 
 
+def write_lab_overrides(venv_dir: Path | None = None, overrides: dict = LAB_OVERRIDES) -> Path:
+    """Merge ``overrides`` into the JupyterLab overrides.json of ``venv_dir`` (default .venv); settings
+    left there by hand are kept. Return its path."""
+    path = (venv_dir or VENV) / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    try:
+        current = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        current = {}
+    for plugin, settings in overrides.items():
+        current.setdefault(plugin, {}).update(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(current, indent=2) + "\n", encoding="utf-8")
+    return path
+
+
+def find_chromium(which: Callable[[str], str | None] = shutil.which) -> str | None:
+    """The Chromium the browser test drives: $PEFT_LAB_CHROMIUM, else the first of CHROMIUM_NAMES on PATH."""
+    chosen = os.environ.get("PEFT_LAB_CHROMIUM")
+    if chosen:
+        return chosen if Path(chosen).is_file() else None
+    return next((path for path in map(which, CHROMIUM_NAMES) if path), None)
+
+
+def cjk_fonts(which: Callable[[str], str | None] = shutil.which) -> list[str] | None:
+    """The families fontconfig has for Chinese (what Chromium on Linux draws Chinese with), or None
+    when fontconfig's ``fc-list`` is not there. (peft_lab's health check asks the same question;
+    this file runs before peft_lab is installed, so it cannot import that one.)"""
+    if which("fc-list") is None:
+        return None
+    out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True).stdout
+    return sorted({line.strip() for line in out.splitlines() if line.strip()})
+
+
+def browser_test_missing(python: Path | str, platform: str = sys.platform) -> list[str]:
+    """What the browser test needs and ``python``'s environment or this system lacks, each with
+    how to install it; empty when it can run."""
+    missing = []
+    if find_chromium() is None:
+        missing.append("Chromium (the browser the test drives; Playwright's own browser download is not used): "
+                       "`sudo apt-get install chromium fonts-noto-cjk` on Debian/Ubuntu, or set "
+                       "PEFT_LAB_CHROMIUM to a Chromium or Chrome executable")
+    code = "import importlib.util, sys; sys.exit(importlib.util.find_spec('playwright') is None)"
+    if subprocess.run([str(python), "-c", code]).returncode != 0:
+        missing.append("the Python package playwright: `python3 dev.py test` installs it with the dev extra "
+                       "(or `pip install -e .[dev]`; never `playwright install`, the system's Chromium is used)")
+    if platform.startswith("linux") and not cjk_fonts():
+        missing.append("a CJK font (without it Chromium draws the widgets' Chinese labels as empty boxes): "
+                       "`sudo apt-get install fonts-noto-cjk` on Debian/Ubuntu")
+    return missing
+
+
 def setup(extra: str = "") -> None:
     if sys.version_info < (3, 10):
         sys.exit(f"peft_lab needs Python 3.10 or newer; this is {sys.version.split()[0]}")
@@ -123,6 +187,7 @@ def setup(extra: str = "") -> None:
     if PYTHON.exists() and already_installed(stamp, _installed_stamps()):
         print(f"{VENV.name}: packages already installed for this pyproject.toml "
               f"(delete {VENV.name} to reinstall from scratch)", flush=True)
+        write_lab_overrides()
         return
     if not PYTHON.exists():
         print(f"creating a virtual environment in {VENV}", flush=True)
@@ -144,6 +209,7 @@ def setup(extra: str = "") -> None:
         raise SystemExit("pip could not install the dependencies (see its messages above)")
     current = [s for s in _installed_stamps() if s.get("pyproject_sha256") == stamp["pyproject_sha256"]]
     INSTALLED.write_text(json.dumps([*current, stamp]), encoding="utf-8")
+    write_lab_overrides()
     print(f"{VENV.name} is ready ({time.perf_counter() - t0:.0f} s)", flush=True)
 
 
@@ -157,6 +223,19 @@ def health_check() -> None:
         SPEED_MEASURED.touch()
 
 
+def browser_test(pytest_args: Sequence[str] = ()) -> int:
+    """Run only the browser test; say what to install instead when it cannot run here."""
+    missing = browser_test_missing(PYTHON)
+    if missing:
+        print("The browser test cannot run on this machine yet. Missing:")
+        for item in missing:
+            print(f"  - {item}")
+        return 1
+    env = {**os.environ, "PEFT_LAB_REQUIRE_BROWSER": "1"}   # from here on, a skip would be a failure
+    return subprocess.run([str(PYTHON), "-m", "pytest", BROWSER_TEST, *pytest_args],
+                          cwd=ROOT, env=env).returncode
+
+
 def main(argv: list[str]) -> int:
     command = argv[0] if argv else ""
     if command == "lab":
@@ -166,6 +245,9 @@ def main(argv: list[str]) -> int:
     if command == "test":
         setup("[dev]")
         return subprocess.run([str(PYTHON), "-m", "pytest", *argv[1:]], cwd=ROOT).returncode
+    if command == "browser-test":
+        setup("[dev]")
+        return browser_test(argv[1:])
     print(__doc__)
     return 2
 

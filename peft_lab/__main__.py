@@ -13,12 +13,39 @@ import importlib.metadata
 import os
 import platform
 import shlex
+import shutil
+import subprocess
 import sys
 import time
 
 QUICK_START_STEPS = 300  # the README's quick start (tests/test_readme.py keeps the two equal)
 PACKAGES = ("torch", "numpy", "matplotlib", "seaborn", "snownlp", "mplfonts", "safetensors", "tqdm",
             "jupyterlab", "ipywidgets")
+
+
+BROWSER_FONT_INSTALL = "sudo apt-get install fonts-noto-cjk"   # Debian/Ubuntu; the browser test's CI installs it
+
+
+def browser_cjk_fonts() -> list[str] | None:
+    """The font families fontconfig offers for Chinese (what Chromium and Firefox on Linux draw the
+    widgets' Chinese labels with), or None when fontconfig's ``fc-list`` is not installed."""
+    if shutil.which("fc-list") is None:
+        return None
+    out = subprocess.run(["fc-list", ":lang=zh", "family"], capture_output=True, text=True).stdout
+    return sorted({line.strip() for line in out.splitlines() if line.strip()})
+
+
+def browser_font_line(system: str | None = None) -> str | None:
+    """The health check's line on the browser's CJK font: a warning with the fix when Linux has none,
+    None on macOS and Windows (they ship CJK fonts)."""
+    if (system or platform.system()) != "Linux":
+        return None
+    fonts = browser_cjk_fonts()
+    if fonts:
+        return f"browser CJK font: {fonts[0]}" + (f" (and {len(fonts) - 1} more)" if len(fonts) > 1 else "")
+    why = "fontconfig's fc-list is not installed" if fonts is None else "fc-list :lang=zh finds none"
+    return (f"WARNING: no CJK font for the browser ({why}): JupyterLab would draw the widgets' Chinese labels "
+            f"as empty boxes (the figures bring their own font). Install one: `{BROWSER_FONT_INSTALL}`")
 
 
 def _version(name: str) -> str | None:
@@ -89,6 +116,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"CJK font: {FONT_FAMILY}")
     else:
         problems.append("no Chinese font found: `pip install mplfonts==0.0.11` (figures would show boxes)")
+    browser_font = browser_font_line()
+    if browser_font:
+        print(browser_font)
 
     if model is not None and not args.speed:
         print(f"training speed: not measured (it takes a real training run); "

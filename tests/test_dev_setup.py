@@ -1,7 +1,10 @@
 """dev.py: where torch comes from, when pip runs again, and when the health check times training."""
 import http.server
 import importlib.util
+import json
 import socket
+import subprocess
+import sys
 import threading
 import time
 import tomllib
@@ -145,3 +148,85 @@ def test_a_failed_health_check_stops_and_is_timed_again_next_time(tmp_path, monk
         with pytest.raises(SystemExit, match="health check"):
             dev.health_check()
     assert calls == [("-m", "peft_lab", "--speed")] * 2
+
+
+
+def test_the_browser_test_says_what_is_missing_and_how_to_install_it_instead_of_running(monkeypatch, capsys):
+    calls = []
+
+    def fake_run(cmd, **kwargs):
+        calls.append(cmd)
+        return subprocess.CompletedProcess(cmd, 0)   # playwright importable: only the system is incomplete
+    monkeypatch.setattr(dev, "find_chromium", lambda: None)
+    monkeypatch.setattr(dev, "cjk_fonts", lambda: None)   # no fontconfig at all
+    monkeypatch.setattr(dev.subprocess, "run", fake_run)
+    monkeypatch.setattr(dev.sys, "platform", "linux")
+    assert dev.browser_test() != 0
+    out = capsys.readouterr().out
+    assert "Chromium" in out and "apt-get install chromium fonts-noto-cjk" in out
+    assert "CJK font" in out and "playwright" not in out.split("Missing:")[1].replace("Playwright's", "")
+    assert not any("pytest" in map(str, cmd) for cmd in calls), "pytest never runs without a browser"
+
+
+def test_the_browser_test_runs_only_its_test_and_requires_the_browser(monkeypatch):
+    calls = []
+    monkeypatch.setattr(dev, "browser_test_missing", lambda python: [])
+    monkeypatch.setattr(dev.subprocess, "run", lambda cmd, **kw: calls.append((cmd, kw)) or subprocess.CompletedProcess(cmd, 0))
+    assert dev.browser_test(["-x"]) == 0
+    (cmd, kwargs), = calls
+    assert cmd[-2:] == [dev.BROWSER_TEST, "-x"] and (ROOT / dev.BROWSER_TEST).exists()
+    assert kwargs["env"]["PEFT_LAB_REQUIRE_BROWSER"] == "1", "a missing browser then fails instead of skipping"
+
+
+def test_chromium_is_found_on_path_or_where_the_environment_says(tmp_path, monkeypatch):
+    monkeypatch.delenv("PEFT_LAB_CHROMIUM", raising=False)
+    assert dev.find_chromium(lambda name: f"/usr/bin/{name}" if name == "chromium-browser" else None) == \
+        "/usr/bin/chromium-browser"
+    assert dev.find_chromium(lambda name: None) is None
+    browser = tmp_path / "chrome"
+    browser.write_text("")
+    monkeypatch.setenv("PEFT_LAB_CHROMIUM", str(browser))
+    assert dev.find_chromium(lambda name: None) == str(browser)
+    monkeypatch.setenv("PEFT_LAB_CHROMIUM", str(tmp_path / "absent"))
+    assert dev.find_chromium(lambda name: "/usr/bin/chromium") is None, "a wrong path is not silently replaced"
+
+
+def test_the_lab_overrides_are_settings_the_installed_jupyterlab_has_and_change_its_defaults():
+    schemas = Path(sys.prefix) / "share" / "jupyter" / "lab" / "schemas"
+    for plugin, settings in dev.LAB_OVERRIDES.items():
+        package, name = plugin.split(":")
+        properties = json.loads((schemas / package / f"{name}.json").read_text(encoding="utf-8"))["properties"]
+        for key, value in settings.items():
+            spec = properties[key]
+            allowed = [o["const"] for o in spec["oneOf"]] if "oneOf" in spec else [True, False]
+            assert value in allowed and value != spec["default"], (plugin, key, allowed, spec["default"])
+    news = dev.LAB_OVERRIDES["@jupyterlab/apputils-extension:notification"]["fetchNews"]
+    titles = {o["const"]: o["title"] for o in json.loads(
+        (schemas / "@jupyterlab" / "apputils-extension" / "notification.json").read_text())["properties"]["fetchNews"]["oneOf"]}
+    assert titles[news] == "Never", "the news feed is never fetched, and never asked about"
+
+
+def test_setup_writes_the_lab_overrides_and_keeps_settings_made_by_hand(tmp_path):
+    path = tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    path.parent.mkdir(parents=True)
+    path.write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"},
+                                "@jupyterlab/apputils-extension:notification": {"doNotDisturbMode": True}}))
+    assert dev.write_lab_overrides(tmp_path) == path
+    assert dev.write_lab_overrides(tmp_path) == path   # idempotent
+    written = json.loads(path.read_text(encoding="utf-8"))
+    assert written["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}
+    assert written["@jupyterlab/apputils-extension:notification"] == {"doNotDisturbMode": True, "fetchNews": "false"}
+
+
+def test_setup_switches_the_questions_off_even_when_nothing_needs_installing(tmp_path, monkeypatch):
+    python = tmp_path / "bin" / "python"
+    python.parent.mkdir()
+    python.touch()
+    monkeypatch.setattr(dev, "VENV", tmp_path)
+    monkeypatch.setattr(dev, "PYTHON", python)
+    monkeypatch.setattr(dev, "INSTALLED", tmp_path / "installed.json")
+    dev.INSTALLED.write_text(json.dumps([dev._install_stamp("[dev]")]))
+    monkeypatch.setattr(dev, "run", lambda *cmd: pytest.fail(f"nothing to install, yet it ran {cmd}"))
+    dev.setup("[dev]")
+    overrides = json.loads((tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json").read_text())
+    assert overrides == dev.LAB_OVERRIDES

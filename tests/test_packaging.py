@@ -60,7 +60,7 @@ def test_torch_is_pinned_exactly_everywhere():
 
 def test_dev_extra_has_the_test_tools():
     dev = " ".join(_pyproject()["project"]["optional-dependencies"]["dev"])
-    for tool in ("pytest", "nbval", "peft", "scikit-learn"):
+    for tool in ("pytest", "nbval", "peft", "scikit-learn", "playwright"):
         assert tool in dev
 
 
@@ -71,6 +71,12 @@ def test_ci_runs_the_readme_test_command():
     assert command in readme and command in ci
     assert "python3 dev.py lab" in readme
     assert "|| true" not in ci and "set +e" not in ci, "CI must not hide failures"
+
+
+def test_ci_installs_the_browser_and_may_not_skip_the_browser_test():
+    ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
+    assert "apt-get install" in ci and "chromium" in ci and "fonts-noto-cjk" in ci
+    assert "PEFT_LAB_REQUIRE_BROWSER=1" in ci
 
 
 def test_shipped_checkpoint_is_package_data():
