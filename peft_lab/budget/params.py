@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..checks import check_positive_int
 from .arch import Architecture, Linear, Match, select
 from .presets import get
 from .units import human_count, table
@@ -32,12 +33,6 @@ from .units import human_count, table
 METHODS = ("full", "head_only", "bitfit", "lora", "dylora", "adalora", "qlora", "adapter",
            "prompt_tuning", "p_tuning", "prefix_tuning", "p_tuning_v2", "ia3")
 ADAPTER_PLACEMENTS = {"houlsby": ("o", "down"), "pfeiffer": ("down",), "parallel": ()}
-
-
-def positive_int(owner: str, name: str, value) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{owner}: {name}={value!r} must be a positive integer")
-    return value
 
 
 def method_of(config) -> str:
@@ -62,7 +57,7 @@ def check_rank(arch: Architecture, matches, r: int, field: str) -> None:
 
 def lora_params(arch: Architecture, config) -> int:
     """LoRA, DyLoRA (at its largest rank) and QLoRA: A (r x k) + B (d x r), + m (d) with DoRA."""
-    r = positive_int(config.method, "r", config.r)
+    r = check_positive_int("r", config.r, owner=config.method)
     matches = select(arch, config.target_modules)
     check_rank(arch, matches, r, "r")
     dora = bool(getattr(config, "use_dora", False))
@@ -73,7 +68,7 @@ def lora_params(arch: Architecture, config) -> int:
 def adalora_params(arch: Architecture, config) -> int:
     """P (d x r) + Λ (r) + Q (r x k) at init_r. HF PEFT also lists a constant ``ranknum`` scalar per
     layer as trainable (one more per target); it is not a learned parameter and not counted here."""
-    r = positive_int("adalora", "init_r", config.init_r)
+    r = check_positive_int("init_r", config.init_r, owner="adalora")
     matches = select(arch, config.target_modules)
     check_rank(arch, matches, r, "init_r")
     return sum(m.count * r * (m.linear.in_features + m.linear.out_features + 1) for m in matches)
@@ -123,7 +118,7 @@ def _ffn_blocks(arch: Architecture, names) -> list[tuple[Match, int]]:
 
 
 def adapter_params(arch: Architecture, config) -> int:
-    m = positive_int("adapter", "bottleneck", config.bottleneck)
+    m = check_positive_int("bottleneck", config.bottleneck, owner="adapter")
     total = 0
     for site, d in adapter_sites(arch, config):
         if m >= d:
@@ -136,7 +131,7 @@ def adapter_params(arch: Architecture, config) -> int:
 # ----------------------------------------------------------------------------- soft prompts
 
 def virtual_tokens(arch: Architecture, config) -> int:
-    L = positive_int(config.method, "num_virtual_tokens", config.num_virtual_tokens)
+    L = check_positive_int("num_virtual_tokens", config.num_virtual_tokens, owner=config.method)
     if L >= arch.max_len:
         raise ValueError(f"{config.method}: num_virtual_tokens={L} leaves no room for text in {arch.name}'s "
                          f"context of {arch.max_len} tokens; allowed: 1 ... {arch.max_len - 1}")
@@ -164,13 +159,13 @@ def soft_prompt_params(arch: Architecture, config, num_labels, folded: bool) -> 
         prompt = prompt_copies(arch, num_labels) * L * d
         if method == "prompt_tuning" or folded:
             return prompt
-        h = positive_int(method, "encoder_hidden_size", config.encoder_hidden_size)
+        h = check_positive_int("encoder_hidden_size", config.encoder_hidden_size, owner=method)
         return prompt + prompt_encoder_params(d, h, config.encoder)
     t, n = arch.kv_dim, arch.n_layers                  # HF: token_dim = n_kv_heads x head_dim
     prefix = L * 2 * n * t
     if method == "p_tuning_v2" or not config.projection or folded:
         return prefix
-    h = positive_int(method, "encoder_hidden_size", config.encoder_hidden_size)
+    h = check_positive_int("encoder_hidden_size", config.encoder_hidden_size, owner=method)
     return L * t + (t * h + h) + (h * 2 * n * t + 2 * n * t)   # P' -> Linear(t, h) -> Tanh -> Linear(h, 2nt)
 
 
@@ -244,7 +239,7 @@ def parameters(arch, config=None, num_labels: int | None = None, train_head: boo
     ``train_head``: whether the ``num_labels`` classifier trains (None: as HF PEFT, see above)."""
     arch = get(arch)
     if num_labels is not None:
-        positive_int("parameters", "num_labels", num_labels)
+        check_positive_int("num_labels", num_labels, owner="parameters")
     if config is None:
         total = arch.total_params(num_labels)
         return ParamReport(arch.name, "base model", total, 0, 0)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from .base import TrainingHook, PeftConfig, check_positive_int, check_probability, peft_layers
+from .base import TrainingHook, PeftConfig, check_non_negative, check_positive_int, check_probability, peft_layers
 from .lora import LowRankLinear, check_common_fields, check_rank, inject
 
 
@@ -96,9 +96,7 @@ class AdaLoRAConfig(PeftConfig):
         check_positive_int("deltaT", self.deltaT)
         check_probability("beta1", self.beta1)
         check_probability("beta2", self.beta2)
-        if isinstance(self.orth_reg_weight, bool) or not isinstance(self.orth_reg_weight, (int, float)) \
-                or not self.orth_reg_weight >= 0:
-            raise ValueError(f"orth_reg_weight={self.orth_reg_weight!r} must be a number >= 0")
+        check_non_negative("orth_reg_weight", self.orth_reg_weight)
 
 
 class AdaLoRALinear(LowRankLinear):

@@ -8,7 +8,6 @@ Removing a method puts the very same ``base`` objects back (``remove``).
 """
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import asdict, dataclass, fields
 from typing import Callable, ClassVar, Iterable
@@ -17,6 +16,8 @@ import torch
 from torch import nn
 
 from ..budget.arch import normalize_targets, what_exists  # one rule for model and calculator
+from ..checks import (check_bool, check_choice, check_non_negative, check_positive,  # noqa: F401
+                      check_positive_int, check_probability)  # re-exported: every method checks with these
 
 
 # ----------------------------------------------------------------------------- configs
@@ -38,38 +39,6 @@ class PeftConfig:
         if unknown:
             raise ValueError(f"{cls.__name__} has no field(s) {sorted(unknown)}; fields: {sorted(names)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-
-
-def check_positive_int(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
-
-
-def check_positive(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
-        raise ValueError(f"{name}={value!r} must be a positive number")
-
-
-def check_probability(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name}={value!r} must be in [0, 1)")
-
-
-def check_choice(name: str, value, allowed: Iterable) -> None:
-    allowed = tuple(allowed)
-    if not any(value == a and _same_kind(value, a) for a in allowed):
-        raise ValueError(f"{name}={value!r} is not one of {allowed}")
-
-
-def _same_kind(value, allowed) -> bool:
-    """1 is not True and 64.0 is not the block size 64, though Python finds them equal."""
-    return isinstance(value, bool) is isinstance(allowed, bool) and \
-        not (isinstance(allowed, int) and isinstance(value, float))
-
-
-def check_bool(name: str, value) -> None:
-    if not isinstance(value, bool):  # "no" or 0 would silently read as a truth value
-        raise ValueError(f"{name}={value!r} must be True or False")
 
 
 def check_targets(name: str, value) -> tuple[str, ...] | str:
