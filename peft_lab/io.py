@@ -63,10 +63,8 @@ def save_adapter(model: nn.Module, path, overwrite: bool = False) -> Path:
     if existing and not overwrite:
         raise FileExistsError(f"{path} already holds an adapter ({', '.join(existing)}); "
                               f"pass overwrite=True to replace it, or choose another directory")
-    module = methods.method_module(config)
     meta = {"format_version": FORMAT_VERSION, "method": config.method, "config": config.to_dict(),
-            "base_model": _shape_of(model),
-            "state": module.adapter_state(model) if hasattr(module, "adapter_state") else {}}
+            "base_model": _shape_of(model), "state": config.adapter_state(model)}
     tensors = adapter_state_dict(model)
     path.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path / WEIGHTS_FILE), metadata={"method": config.method})
@@ -170,13 +168,11 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
 
 def _load_tensors(model: nn.Module, path, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
     method = meta["method"]
-    module = methods.method_module(method)
-    if hasattr(module, "restore_state"):
-        try:
-            module.restore_state(model, meta["state"])
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"{Path(path) / CONFIG_FILE}: its 'state' {meta['state']!r} does not fit "
-                             f"{method} on this model: {e}") from e
+    try:
+        model.peft_config.restore_state(model, meta["state"])
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{Path(path) / CONFIG_FILE}: its 'state' {meta['state']!r} does not fit "
+                         f"{method} on this model: {e}") from e
     expected = adapter_state_dict(model)
     missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or unexpected:
