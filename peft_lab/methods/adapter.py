@@ -94,6 +94,10 @@ class AdapterConfig(PeftConfig):
     def targets(self) -> tuple | str:
         return PLACEMENTS[self.placement] if self.target_modules is None else self.target_modules
 
+    @classmethod
+    def example(cls, arch: Architecture, r: int = 8, bottleneck: int = 64, num_virtual_tokens: int = 20) -> "AdapterConfig":
+        return cls(bottleneck=bottleneck)
+
     def apply(self, model: nn.Module) -> None:
         # the sequential placements sit after linear layers; a parallel adapter sits beside a whole block
         block = self.placement == "parallel" and self.targets != "all-linear"

@@ -83,6 +83,12 @@ class PeftConfig:
         """Fill ``plan`` (a ``budget.activations.Plan``): by default the method changes nothing there."""
         return None
 
+    @classmethod
+    def example(cls, arch, r: int = 8, bottleneck: int = 64, num_virtual_tokens: int = 20) -> "PeftConfig":
+        """A sensible config of this method for ``arch`` (a ``budget.Architecture``) at these sizes,
+        each method taking the ones it has (the widgets' and notebooks' comparisons); default: ``cls()``."""
+        return cls()
+
     def to_dict(self) -> dict:
         d = asdict(self)
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}

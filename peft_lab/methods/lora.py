@@ -93,6 +93,13 @@ class LoRAConfig(PeftConfig):
     def scaling(self) -> float:
         return scaling(self.alpha, self.r, self.use_rslora)
 
+    @classmethod
+    def example(cls, arch: Architecture, r: int = 8, bottleneck: int = 64, num_virtual_tokens: int = 20) -> "LoRAConfig":
+        """r and α = 2r on the attention's q and v (or the fused qkv), found by role, so it works for
+        GPT-2's ``c_attn`` as for LLaMA's ``q_proj``."""
+        targets = tuple(dict.fromkeys(l.name for s in arch.stacks for l in s.linears if l.role in ("q", "v", "qkv")))
+        return cls(r=r, alpha=2 * r, target_modules=targets)
+
     def apply(self, model: nn.Module) -> None:
         names = find_targets(model, self.target_modules, kind=LINEAR_KINDS)
         inject(model, names, lambda module, name: make_layer(module, self))

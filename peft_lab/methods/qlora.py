@@ -79,6 +79,10 @@ class QLoRAConfig(LoRAConfig):
 
     labels: ClassVar[dict[str, Display]] = {"qlora": Display("#9ecae1", "QLoRA", "QLoRA")}
 
+    @classmethod
+    def example(cls, arch: Architecture, r: int = 8, bottleneck: int = 64, num_virtual_tokens: int = 20) -> "QLoRAConfig":
+        return cls(r=r, alpha=2 * r)   # on every linear layer, as the paper
+
     def apply(self, model: nn.Module) -> None:
         find_targets(model, self.target_modules, kind=LINEAR_KINDS)  # a bad target fails before any change
         quantize_base(model, self)

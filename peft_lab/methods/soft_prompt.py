@@ -27,6 +27,10 @@ from .base import PeftConfig, freeze_all_but, head_is_new, replace_module
 class SoftPromptConfig(PeftConfig):
     """The protocol of the soft-prompt methods: ``L = num_virtual_tokens`` vectors in the slot."""
 
+    @classmethod
+    def example(cls, arch: Architecture, r: int = 8, bottleneck: int = 64, num_virtual_tokens: int = 20) -> "SoftPromptConfig":
+        return cls(num_virtual_tokens=num_virtual_tokens)
+
     def prompt_module(self, model: nn.Module) -> nn.Module:
         """The module this method puts in the slot (built after the checks, so a refused model
         draws no random numbers)."""
