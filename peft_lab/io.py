@@ -28,20 +28,20 @@ def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     base_ids: set[int] = set()
     for _, layer in model.named_modules():
         if isinstance(layer, PeftLayer):
-            base_ids |= {id(t) for t in layer.base.parameters()} | {id(t) for t in layer.base.buffers()}
+            base_ids |= {id(tensor) for tensor in [*layer.base.parameters(), *layer.base.buffers()]}
     added_modules = [(n, m) for n, m in model.named_modules() if isinstance(m, PeftLayer)]
     if getattr(model, "soft_prompt", None) is not None:
         added_modules.append(("soft_prompt", model.soft_prompt))
     if head_is_new(model):
         added_modules += [(h, model.get_submodule(h)) for h in head_names(model)]
     for prefix, module in added_modules:
-        for n, t in list(module.named_parameters()) + list(module.named_buffers()):
-            if id(t) not in base_ids:
-                names[f"{prefix}.{n}"] = t
+        for n, tensor in list(module.named_parameters()) + list(module.named_buffers()):
+            if id(tensor) not in base_ids:
+                names[f"{prefix}.{n}"] = tensor
     for n, p in model.named_parameters():
         if p.requires_grad:
             names.setdefault(n, p)
-    return {n: t.detach().contiguous() for n, t in names.items()}
+    return {n: tensor.detach().contiguous() for n, tensor in names.items()}
 
 
 def _shape_of(model: nn.Module) -> dict:
@@ -178,11 +178,11 @@ def _load_tensors(model: nn.Module, path, meta: dict, tensors: dict[str, torch.T
     if missing or unexpected:
         raise ValueError(f"the tensors in {path} do not fit {method} on this model: "
                          f"missing {missing[:5]}, unexpected {unexpected[:5]}")
-    for name, t in tensors.items():
-        if t.shape != expected[name].shape:
-            raise ValueError(f"tensor {name}: the adapter has shape {tuple(t.shape)}, "
+    for name, tensor in tensors.items():
+        if tensor.shape != expected[name].shape:
+            raise ValueError(f"tensor {name}: the adapter has shape {tuple(tensor.shape)}, "
                              f"this model expects {tuple(expected[name].shape)}")
     with torch.no_grad():
         params = dict(model.named_parameters()) | dict(model.named_buffers())
-        for name, t in tensors.items():
-            params[name].copy_(t)
+        for name, tensor in tensors.items():
+            params[name].copy_(tensor)

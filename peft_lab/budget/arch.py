@@ -219,11 +219,11 @@ def _select(arch: Architecture, targets) -> tuple[Match, ...]:
         elif isinstance(targets, str):          # a regular expression over the full name
             pattern = re.compile(targets)
             layers = [i for i in range(n) if pattern.fullmatch(full(i))]
-        elif any(_name_matches(linear.name, t) for t in targets):   # every layer's copy matches
+        elif any(_name_matches(linear.name, target) for target in targets):   # every layer's copy matches
             layers = range(n)
         else:   # a longer target may name particular layers: "model.layers.3.self_attn.q_proj"
-            layers = [i for i in range(n) if any(_name_matches(full(i), t) for t in targets
-                                                 if len(t) > len(linear.name))]
+            layers = [i for i in range(n) if any(_name_matches(full(i), target) for target in targets
+                                                 if len(target) > len(linear.name))]
         if layers:
             found.append(Match(stack, linear, tuple(layers)))
     return tuple(found)

@@ -44,6 +44,9 @@ REGISTRY: dict[str, type[PeftConfig]] = {config.method: config for config in (
     QLoRAConfig,
 )}
 
+# What `from peft_lab.methods import *` gives (peft_lab re-exports it): every method's config class.
+__all__ = [config.__name__ for config in REGISTRY.values()]
+
 # Colour and zh/en name of every result label, from the methods that declare them ("adapter_houlsby",
 # "rslora", ... are labels of runs of a registered method); figures and widgets read them from here.
 LABELS: dict[str, Display] = {label: shown for config in REGISTRY.values() for label, shown in config.labels.items()}

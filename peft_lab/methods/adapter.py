@@ -147,7 +147,7 @@ def ffn_blocks(arch: Architecture, names) -> list[tuple[Match, int]]:
     """The FFN block of every layer (all, or those whose block name is in ``names``) as d -> d sites."""
     return [(Match(i, Linear(st.ffn_block, arch.d_model, arch.d_model), tuple(range(st.n_layers))), arch.d_model)
             for i, st in enumerate(arch.stacks)
-            if names is None or any(st.ffn_block == t or st.ffn_block.endswith("." + t) for t in names)]
+            if names is None or any(st.ffn_block == name or st.ffn_block.endswith("." + name) for name in names)]
 
 
 def adapter_parameters(d: int, m: int) -> int:

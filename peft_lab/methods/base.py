@@ -193,7 +193,7 @@ class TrainingHook:
 def _matches(name: str, pattern) -> bool:
     if isinstance(pattern, str):  # one string: a regular expression over the full name
         return re.fullmatch(pattern, name) is not None
-    return any(name == t or name.endswith("." + t) for t in pattern)
+    return any(name == target or name.endswith("." + target) for target in pattern)
 
 
 def head_names(model: nn.Module) -> tuple[str, ...]:

@@ -93,17 +93,17 @@ def prefix_parameters(arch: Architecture, L: int) -> int:
     return L * 2 * arch.n_layers * arch.kv_dim
 
 
-def as_virtual_tokens(P: torch.Tensor) -> VirtualTokens:
+def as_virtual_tokens(prefix: torch.Tensor) -> VirtualTokens:
     """(n_layers, 2, L, d) -> one (key, value) pair per layer, each (1, L, d)."""
-    return VirtualTokens(prefix=[(layer[0][None], layer[1][None]) for layer in P])
+    return VirtualTokens(prefix=[(layer[0][None], layer[1][None]) for layer in prefix])
 
 
 class PrefixKV(nn.Module):
     """The prefix itself: L keys and L values per layer, trained directly (or folded from the MLP)."""
 
-    def __init__(self, P: torch.Tensor):
+    def __init__(self, prefix: torch.Tensor):
         super().__init__()
-        self.P = nn.Parameter(P.detach().clone())   # (n_layers, 2 [key, value], L, d)
+        self.P = nn.Parameter(prefix.detach().clone())   # the prefix P, (n_layers, 2 [key, value], L, d)
 
     def forward(self) -> VirtualTokens:
         return as_virtual_tokens(self.P)
@@ -124,8 +124,8 @@ class PrefixEncoder(Reparameterisation):
 
     def prefix(self) -> torch.Tensor:
         L, d = self.inputs.shape
-        P = self.mlp(self.inputs)                               # (L, 2·n_layers·d)
-        return P.view(L, self.n_layers, 2, d).permute(1, 2, 0, 3)  # (n_layers, 2, L, d)
+        flat = self.mlp(self.inputs)                               # (L, 2·n_layers·d)
+        return flat.view(L, self.n_layers, 2, d).permute(1, 2, 0, 3)  # P: (n_layers, 2, L, d)
 
     def forward(self) -> VirtualTokens:
         return as_virtual_tokens(self.prefix())
