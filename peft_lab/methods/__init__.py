@@ -21,6 +21,7 @@ from .prefix_tuning import PrefixTuningConfig
 from .prompt_tuning import PromptTuningConfig
 from .ptuning import PTuningConfig
 from .ptuning_v2 import PTuningV2Config
+from .soft_prompt import SoftPromptConfig
 from .lora import LoRAConfig
 from . import dora  # noqa: F401  (registers DoRALinear as the layer of LoRAConfig(use_dora=True))
 from .dylora import DyLoRAConfig
@@ -53,7 +54,7 @@ LABELS: dict[str, Display] = {label: shown for config in REGISTRY.values() for l
 
 
 # The four soft-prompt designs, from the input layer only to every layer's keys and values.
-SOFT_PROMPT_DESIGNS = ("prompt_tuning", "p_tuning", "prefix_tuning", "p_tuning_v2")
+SOFT_PROMPT_DESIGNS = tuple(name for name, config in REGISTRY.items() if issubclass(config, SoftPromptConfig))
 
 
 def soft_prompt_configs(L: int, encoder_hidden_size: int = 128) -> dict[str, PeftConfig]:
