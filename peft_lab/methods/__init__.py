@@ -3,7 +3,7 @@
 A method module defines its config, a ``PeftConfig`` subclass (``base.py``) that is also the
 method's protocol: ``config.apply(model)``, ``config.training_hooks(model)``, the adapter state
 saved with it, ``config.remove(model)``, the calculator's formula and its display labels. Adding
-a method means: its module, one line in ``REGISTRY`` below, and its tests.
+a method means: its module, one entry in ``REGISTRY`` below (and the import beside it), and its tests.
 """
 from __future__ import annotations
 

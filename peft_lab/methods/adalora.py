@@ -136,8 +136,8 @@ class AdaLoRALinear(PeftLayer):
         self.in_features, self.out_features = base.in_features, base.out_features  # k, d
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.merged = False
-        check_rank("init_r", r, base)
         k, d = self.in_features, self.out_features
+        check_rank("init_r", r, d, k)
         self.r, self.alpha, self.scaling = r, alpha, scaling(alpha, r)  # α / init_r, fixed while masking
         self.P = nn.Parameter(torch.randn(d, r, device=self.device) * 0.02)  # left singular vectors
         self.Lambda = nn.Parameter(torch.zeros(r, device=self.device))       # Λ = 0: ΔW = 0 at the start

@@ -121,9 +121,7 @@ def low_rank_parameters(arch: Architecture, target_modules, rank_name: str, r, m
     total = 0
     for m in select(arch, target_modules):
         d, k = m.linear.out_features, m.linear.in_features
-        if r > min(d, k):
-            raise ValueError(f"{rank_name}={r} exceeds the rank limit min(d={d}, k={k}) = {min(d, k)} of "
-                             f"{m.linear.name} in {arch.name}; allowed: 1 ... {min(d, k)}")
+        check_rank(rank_name, r, d, k, where=f"{m.linear.name} in {arch.name}")
         total += m.count * per_target(d, k)
     return total
 
@@ -135,10 +133,11 @@ def check_common_fields(config) -> None:
     config.target_modules = check_targets("target_modules", config.target_modules)
 
 
-def check_rank(name: str, r: int, base: nn.Module) -> None:
-    d, k = base.out_features, base.in_features
+def check_rank(name: str, r: int, d: int, k: int, where: str = "the layer") -> None:
+    """A rank above min(d, k) cannot be reached by a d x k update: refused by the layers and the calculator."""
     if r > min(d, k):
-        raise ValueError(f"{name}={r} exceeds the layer's rank limit min(d={d}, k={k})={min(d, k)}")
+        raise ValueError(f"{name}={r} exceeds the rank limit min(d={d}, k={k})={min(d, k)} of {where}; "
+                         f"allowed: 1 ... {min(d, k)}")
 
 
 class LoRALinear(PeftLayer):
@@ -156,8 +155,8 @@ class LoRALinear(PeftLayer):
         self.in_features, self.out_features = base.in_features, base.out_features  # k, d
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.merged = False
-        check_rank("r", r, base)
         k, d = self.in_features, self.out_features
+        check_rank("r", r, d, k)
         self.r, self.alpha, self.use_rslora = r, alpha, use_rslora
         self.A = nn.Parameter(torch.empty(r, k, dtype=torch.float32, device=self.device))
         self.B = nn.Parameter(torch.zeros(d, r, dtype=torch.float32, device=self.device))
