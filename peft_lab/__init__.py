@@ -24,19 +24,8 @@ from .hub import load_pretrained
 from .i18n import set_language
 from .io import load_adapter, read_adapter_config, save_adapter
 from .methods import REGISTRY, apply, count_parameters, merge, remove, unmerge
-from .methods.adalora import AdaLoRAConfig
-from .methods.adapter import AdapterConfig
-from .methods.baselines import FullFineTuningConfig, HeadOnlyConfig
-from .methods.bitfit import BitFitConfig
-from .methods.dylora import DyLoRAConfig
-from .methods.ia3 import IA3Config
-from .methods.lora import LoRAConfig
+from .methods import *  # noqa: F401,F403  every registered method's config: pl.LoRAConfig, pl.AdapterConfig, ...
 from .methods.loraplus import loraplus_optimizer
-from .methods.prefix_tuning import PrefixTuningConfig
-from .methods.prompt_tuning import PromptTuningConfig
-from .methods.ptuning import PTuningConfig
-from .methods.ptuning_v2 import PTuningV2Config
-from .methods.qlora import QLoRAConfig
 from .methods.soft_prompt import fold
 from .model import ModelConfig, TinyTransformer, VirtualTokens
 from .train import RunResult, TrainingHook, TrainingWarning, fit, set_seed
@@ -47,9 +36,7 @@ __all__ = [
     "budget", "data", "i18n", "tasks",
     "load_pretrained", "set_language", "load_adapter", "read_adapter_config", "save_adapter",
     "REGISTRY", "apply", "count_parameters", "merge", "remove", "unmerge", "fold", "loraplus_optimizer",
-    "FullFineTuningConfig", "HeadOnlyConfig", "BitFitConfig", "LoRAConfig", "DyLoRAConfig", "AdaLoRAConfig",
-    "QLoRAConfig", "AdapterConfig", "PromptTuningConfig", "PTuningConfig", "PrefixTuningConfig",
-    "PTuningV2Config", "IA3Config",
+    *(config.__name__ for config in REGISTRY.values()),   # the config of every method, from the registry
     "ModelConfig", "TinyTransformer", "VirtualTokens", "RunResult", "TrainingHook", "TrainingWarning", "fit",
     "set_seed",
 ]

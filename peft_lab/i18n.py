@@ -5,32 +5,15 @@
 """
 from __future__ import annotations
 
+from .methods import LABELS
+
 LANGUAGES = ("zh", "en")
 _state = {"language": "zh"}
 
-# Display names of the methods (keys are the registry names) and the shared vocabulary of figures.
+# Display names of the methods' result labels and the shared vocabulary of figures.
 TEXT: dict[str, dict[str, str]] = {
-    # methods
-    "full": {"zh": "全参数微调", "en": "Full fine-tuning"},
-    "head_only": {"zh": "仅训练分类头", "en": "Head only"},
-    "bitfit": {"zh": "BitFit", "en": "BitFit"},
-    "lora": {"zh": "LoRA", "en": "LoRA"},
-    "lora_qv": {"zh": "LoRA（仅 q、v）", "en": "LoRA (q, v only)"},
-    "rslora": {"zh": "rsLoRA", "en": "rsLoRA"},
-    "dora": {"zh": "DoRA", "en": "DoRA"},
-    "loraplus": {"zh": "LoRA+", "en": "LoRA+"},
-    "dylora": {"zh": "DyLoRA", "en": "DyLoRA"},
-    "adalora": {"zh": "AdaLoRA", "en": "AdaLoRA"},
-    "qlora": {"zh": "QLoRA", "en": "QLoRA"},
-    "adapter": {"zh": "适配器（Adapter）", "en": "Adapter"},
-    "adapter_houlsby": {"zh": "适配器（Houlsby）", "en": "Adapter (Houlsby)"},
-    "adapter_pfeiffer": {"zh": "适配器（Pfeiffer）", "en": "Adapter (Pfeiffer)"},
-    "adapter_parallel": {"zh": "并行适配器", "en": "Parallel adapter"},
-    "prompt_tuning": {"zh": "提示微调（Prompt Tuning）", "en": "Prompt tuning"},
-    "p_tuning": {"zh": "P-Tuning", "en": "P-Tuning"},
-    "prefix_tuning": {"zh": "前缀微调（Prefix Tuning）", "en": "Prefix tuning"},
-    "p_tuning_v2": {"zh": "P-Tuning v2", "en": "P-Tuning v2"},
-    "ia3": {"zh": "IA³", "en": "IA³"},
+    # methods: each declares its labels' names itself (``labels`` of its config, see methods.LABELS)
+    **{label: {"zh": shown.zh, "en": shown.en} for label, shown in LABELS.items()},
     "scratch": {"zh": "随机初始化", "en": "From scratch"},
     "pretrained": {"zh": "预训练初始化", "en": "Pretrained"},
     "tfidf": {"zh": "TF-IDF + 逻辑回归", "en": "TF-IDF + logistic regression"},

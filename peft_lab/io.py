@@ -28,20 +28,20 @@ def adapter_state_dict(model: nn.Module) -> dict[str, torch.Tensor]:
     base_ids: set[int] = set()
     for _, layer in model.named_modules():
         if isinstance(layer, PeftLayer):
-            base_ids |= {id(t) for t in layer.base.parameters()} | {id(t) for t in layer.base.buffers()}
+            base_ids |= {id(tensor) for tensor in [*layer.base.parameters(), *layer.base.buffers()]}
     added_modules = [(n, m) for n, m in model.named_modules() if isinstance(m, PeftLayer)]
     if getattr(model, "soft_prompt", None) is not None:
         added_modules.append(("soft_prompt", model.soft_prompt))
     if head_is_new(model):
         added_modules += [(h, model.get_submodule(h)) for h in head_names(model)]
     for prefix, module in added_modules:
-        for n, t in list(module.named_parameters()) + list(module.named_buffers()):
-            if id(t) not in base_ids:
-                names[f"{prefix}.{n}"] = t
+        for n, tensor in list(module.named_parameters()) + list(module.named_buffers()):
+            if id(tensor) not in base_ids:
+                names[f"{prefix}.{n}"] = tensor
     for n, p in model.named_parameters():
         if p.requires_grad:
             names.setdefault(n, p)
-    return {n: t.detach().contiguous() for n, t in names.items()}
+    return {n: tensor.detach().contiguous() for n, tensor in names.items()}
 
 
 def _shape_of(model: nn.Module) -> dict:
@@ -63,10 +63,8 @@ def save_adapter(model: nn.Module, path, overwrite: bool = False) -> Path:
     if existing and not overwrite:
         raise FileExistsError(f"{path} already holds an adapter ({', '.join(existing)}); "
                               f"pass overwrite=True to replace it, or choose another directory")
-    module = methods.method_module(config)
     meta = {"format_version": FORMAT_VERSION, "method": config.method, "config": config.to_dict(),
-            "base_model": _shape_of(model),
-            "state": module.adapter_state(model) if hasattr(module, "adapter_state") else {}}
+            "base_model": _shape_of(model), "state": config.adapter_state(model)}
     tensors = adapter_state_dict(model)
     path.mkdir(parents=True, exist_ok=True)
     save_file(tensors, str(path / WEIGHTS_FILE), metadata={"method": config.method})
@@ -170,23 +168,21 @@ def load_adapter(model: nn.Module, path) -> nn.Module:
 
 def _load_tensors(model: nn.Module, path, meta: dict, tensors: dict[str, torch.Tensor]) -> None:
     method = meta["method"]
-    module = methods.method_module(method)
-    if hasattr(module, "restore_state"):
-        try:
-            module.restore_state(model, meta["state"])
-        except (ValueError, TypeError) as e:
-            raise ValueError(f"{Path(path) / CONFIG_FILE}: its 'state' {meta['state']!r} does not fit "
-                             f"{method} on this model: {e}") from e
+    try:
+        model.peft_config.restore_state(model, meta["state"])
+    except (ValueError, TypeError) as e:
+        raise ValueError(f"{Path(path) / CONFIG_FILE}: its 'state' {meta['state']!r} does not fit "
+                         f"{method} on this model: {e}") from e
     expected = adapter_state_dict(model)
     missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
     if missing or unexpected:
         raise ValueError(f"the tensors in {path} do not fit {method} on this model: "
                          f"missing {missing[:5]}, unexpected {unexpected[:5]}")
-    for name, t in tensors.items():
-        if t.shape != expected[name].shape:
-            raise ValueError(f"tensor {name}: the adapter has shape {tuple(t.shape)}, "
+    for name, tensor in tensors.items():
+        if tensor.shape != expected[name].shape:
+            raise ValueError(f"tensor {name}: the adapter has shape {tuple(tensor.shape)}, "
                              f"this model expects {tuple(expected[name].shape)}")
     with torch.no_grad():
         params = dict(model.named_parameters()) | dict(model.named_buffers())
-        for name, t in tensors.items():
-            params[name].copy_(t)
+        for name, tensor in tensors.items():
+            params[name].copy_(tensor)

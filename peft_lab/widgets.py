@@ -13,14 +13,15 @@ training run behind a button with a progress bar:
 """
 from __future__ import annotations
 
-import math
 from typing import TYPE_CHECKING, Callable
 
 from . import budget
 from .budget.flops import linear_flops
+from .checks import check_choice, check_positive, check_positive_int
 from .i18n import t
-from .methods import (SOFT_PROMPT_DESIGNS, AdapterConfig, BitFitConfig, FullFineTuningConfig, LoRAConfig,
-                      PrefixTuningConfig, PromptTuningConfig, QLoRAConfig, soft_prompt_configs)
+from .methods import REGISTRY, SOFT_PROMPT_DESIGNS, AdapterConfig, soft_prompt_configs
+from .methods.adapter import adapter_parameters
+from .methods.lora import scaling
 
 if TYPE_CHECKING:   # the widget builders import ipywidgets where used; the name is for their annotations
     import ipywidgets
@@ -30,34 +31,27 @@ MEMORY_METHODS = ("full", "lora", "qlora", "adapter", "prefix_tuning", "prompt_t
 
 # ----------------------------------------------------------------------------- the views (plain Python)
 
-def _positive(name: str, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
-    return value
-
-
 def rank_view(r: int, alpha: float, d: int = 128, k: int = 128) -> dict:
     """LoRA on one d×k layer: counts, share, the scaling α/r (and rsLoRA's α/√r), FLOPs ratios."""
     for name, v in (("r", r), ("d", d), ("k", k)):
-        _positive(name, v)
-    if isinstance(alpha, bool) or not isinstance(alpha, (int, float)) or not alpha > 0:
-        raise ValueError(f"alpha={alpha!r} must be a positive number")
+        check_positive_int(name, v)
+    check_positive("alpha", alpha)
     if r > min(d, k):
         raise ValueError(f"r={r} exceeds min(d, k) = {min(d, k)}; allowed: 1 ... {min(d, k)}")
     full, lora = linear_flops(d, k), linear_flops(d, k, r)
     return {"d": d, "k": k, "r": r, "alpha": alpha, "full": d * k, "lora": r * (d + k),
-            "share": r * (d + k) / (d * k), "scaling": alpha / r, "rslora_scaling": alpha / math.sqrt(r),
+            "share": r * (d + k) / (d * k), "scaling": scaling(alpha, r), "rslora_scaling": scaling(alpha, r, use_rslora=True),
             "break_even_rank": d * k / (d + k), "forward_overhead": lora.forward / full.forward - 1,
             "step_ratio": lora.step / full.step}
 
 
 def bottleneck_view(m: int, arch="tiny", placement: str = "houlsby") -> dict:
     """Adapters of width m on ``arch``: 2dm + d + m each, how many, the total and its share."""
-    _positive("m", m)
+    check_positive_int("m", m)
     arch = budget.get(arch)
     d = arch.d_model
     trainable = budget.count(arch, AdapterConfig(bottleneck=m, placement=placement))
-    per_adapter = 2 * d * m + d + m
+    per_adapter = adapter_parameters(d, m)
     base = budget.count(arch)
     return {"m": m, "d": d, "placement": placement, "per_adapter": per_adapter,
             "adapters": trainable // per_adapter, "trainable": trainable, "base": base,
@@ -67,7 +61,7 @@ def bottleneck_view(m: int, arch="tiny", placement: str = "houlsby") -> dict:
 def prefix_view(L: int, arch="tiny", encoder_hidden_size: int = 128) -> dict:
     """The four soft-prompt designs at length L on ``arch``: parameters trained and kept
     (after folding), and the context left for the text."""
-    _positive("L", L)
+    check_positive_int("L", L)
     arch = budget.get(arch)
     configs = soft_prompt_configs(L, encoder_hidden_size)
     designs = {d: {"trained": budget.count(arch, configs[d]), "kept": budget.count(arch, configs[d], folded=True)}
@@ -76,25 +70,10 @@ def prefix_view(L: int, arch="tiny", encoder_hidden_size: int = 128) -> dict:
 
 
 def method_config(arch, method: str, r: int = 8, bottleneck: int = 64, num_virtual_tokens: int = 20):
-    """A sensible config of ``method`` for any preset: LoRA on the attention's q and v (or the
-    fused qkv) by role, so it works for GPT-2's ``c_attn`` as for LLaMA's ``q_proj``."""
-    arch = budget.get(arch)
-    if method not in MEMORY_METHODS:
-        raise ValueError(f"method={method!r} is not one of {MEMORY_METHODS}")
-    if method == "full":
-        return FullFineTuningConfig()
-    if method == "lora":
-        targets = tuple(dict.fromkeys(l.name for s in arch.stacks for l in s.linears if l.role in ("q", "v", "qkv")))
-        return LoRAConfig(r=r, alpha=2 * r, target_modules=targets)
-    if method == "qlora":
-        return QLoRAConfig(r=r, alpha=2 * r)
-    if method == "adapter":
-        return AdapterConfig(bottleneck=bottleneck)
-    if method == "prefix_tuning":
-        return PrefixTuningConfig(num_virtual_tokens=num_virtual_tokens)
-    if method == "prompt_tuning":
-        return PromptTuningConfig(num_virtual_tokens=num_virtual_tokens)
-    return BitFitConfig()
+    """A sensible config of ``method`` for any preset (the method's own ``example``): LoRA on the
+    attention's q and v (or the fused qkv) by role, so it works for GPT-2's ``c_attn`` as for LLaMA's ``q_proj``."""
+    check_choice("method", method, MEMORY_METHODS)
+    return REGISTRY[method].example(budget.get(arch), r=r, bottleneck=bottleneck, num_virtual_tokens=num_virtual_tokens)
 
 
 def memory_view(model: str = "llama-7b", method: str = "lora", precision: str = "bf16", batch_size: int = 1,

@@ -9,7 +9,8 @@ from safetensors import safe_open
 
 import peft_lab as pl
 from peft_lab.methods import adalora, dylora
-from peft_lab.methods.lora import LoRALinear, LowRankLinear
+from peft_lab.methods.base import PeftLayer
+from peft_lab.methods.lora import LoRALinear
 from helpers import randomize_, train
 
 
@@ -212,7 +213,7 @@ def test_the_file_holds_only_what_the_method_trained(make_model, tmp_path, name)
     with safe_open(str(tmp_path / "adapter_model.safetensors"), "pt") as f:
         saved = set(f.keys())
     trainable = {n for n, p in model.named_parameters() if p.requires_grad}
-    method_state = {f"{n}.{b}" for n, m in model.named_modules() if isinstance(m, LowRankLinear)
+    method_state = {f"{n}.{b}" for n, m in model.named_modules() if isinstance(m, PeftLayer)
                     for b, _ in m.named_buffers() if not b.startswith("base.")}  # AdaLoRA's mask
     assert saved == trainable | method_state
 

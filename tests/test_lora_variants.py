@@ -20,7 +20,7 @@ def layers_of(model, cls):
 
 
 def method_hooks(model):
-    return pl.methods.method_module(model.peft_config).hooks(model, model.peft_config)
+    return pl.methods.training_hooks(model)
 
 
 # ============================================================================= DoRA

@@ -12,7 +12,7 @@ multiplications, so notebooks and widgets can call it on every slider move.
 """
 from .arch import Architecture, Extra, Linear, Match, Stack, select
 from .flops import FlopsReport, linear_flops, model_flops
-from .params import METHODS, ParamReport, count, parameters
+from .params import ParamReport, count, parameters
 from .presets import PRESETS, bert, bloom, get, gpt2, llama, opt, t5, tiny, tiny_from
 from .memory import OPTIMIZERS, PRECISIONS, MemoryReport, Precision, training_memory
 from .storage import DTYPES, StorageReport, nf4_bits_per_weight, nf4_bytes, storage
@@ -23,3 +23,12 @@ __all__ = ["Architecture", "Extra", "Linear", "Match", "Stack", "select", "METHO
            "OPTIMIZERS", "PRECISIONS", "MemoryReport", "Precision", "training_memory", "DTYPES",
            "StorageReport", "nf4_bits_per_weight", "nf4_bytes", "storage", "human_bytes", "human_count",
            "FlopsReport", "linear_flops", "model_flops"]
+
+
+def __getattr__(name: str):
+    """``budget.METHODS``: the names of ``pl.REGISTRY``, read from the registry (which needs torch) only
+    when asked, so the calculator itself still imports without torch."""
+    if name == "METHODS":
+        from ..methods import REGISTRY
+        return tuple(REGISTRY)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -22,10 +22,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from .arch import Architecture, select
-from .params import adapter_sites, head_trains, method_of
-
-LOW_RANK = {"lora": "lora", "dylora": "lora", "qlora": "lora", "adalora": "adalora"}
+from .arch import Architecture
+from .params import head_trains, method_of
 
 
 @dataclass
@@ -55,6 +53,11 @@ class Plan:
                 return m
         return None
 
+    def adapt_linears(self, matches, adaptation) -> None:
+        """Record ``adaptation`` (e.g. ("lora", r), ("ia3", "out")) on every linear ``matches`` selects."""
+        for m in matches:
+            self.per_linear.setdefault((m.stack, m.linear.name), []).append((set(m.layers), adaptation))
+
     def varies(self, stack: int, n_layers: int) -> bool:
         """Whether layers of this stack are adapted differently (targets that name layers)."""
         return any(key[0] == stack and len(layers) != n_layers
@@ -63,38 +66,14 @@ class Plan:
 
 
 def make_plan(arch: Architecture, config, num_labels) -> Plan:
-    """The ``Plan`` of a method config (read by attribute); ``None`` means full fine-tuning."""
+    """The ``Plan`` of a method config (``None`` means full fine-tuning): the head from here, the
+    rest from the method itself (``plan_activations`` of its config)."""
     method = "full" if config is None else method_of(config)
     plan = Plan(train_head=method in ("full", "head_only") or (num_labels is not None and head_trains(arch, method)))
-    if method == "full":
+    if config is None:
         plan.train_weights = plan.train_biases = True
-    elif method == "bitfit":
-        plan.train_biases = True
-    elif method in LOW_RANK:
-        r = config.r if method != "adalora" else config.init_r
-        kind = "dora" if getattr(config, "use_dora", False) else LOW_RANK[method]
-        for m in select(arch, config.target_modules):
-            plan.per_linear.setdefault((m.stack, m.linear.name), []).append((set(m.layers), (kind, r)))
-        plan.lora_dropout = getattr(config, "dropout", 0.0)
-        plan.quantized = method == "qlora"
-    elif method == "ia3":
-        ff = config.feedforward_modules
-        ffs = set() if ff in ((), [], None) else {(m.stack, m.linear.name) for m in select(arch, ff)}
-        for m in select(arch, config.target_modules):
-            side = "in" if (m.stack, m.linear.name) in ffs else "out"
-            plan.per_linear.setdefault((m.stack, m.linear.name), []).append((set(m.layers), ("ia3", side)))
-    elif method == "adapter":
-        for site, _ in adapter_sites(arch, config):
-            plan.adapters.setdefault((site.stack, site.linear.name), []).append((set(site.layers), config.bottleneck))
-        plan.adapter_act = getattr(config, "activation", "relu")
-    elif method in ("prompt_tuning", "p_tuning"):
-        plan.prompt = config.num_virtual_tokens
-        if method == "p_tuning" and config.encoder == "mlp":
-            plan.reparam_tokens = 2 * config.num_virtual_tokens * config.encoder_hidden_size
-    elif method in ("prefix_tuning", "p_tuning_v2"):
-        plan.prefix = config.num_virtual_tokens
-        if method == "prefix_tuning" and config.projection:
-            plan.reparam_tokens = config.num_virtual_tokens * config.encoder_hidden_size
+    else:
+        config.plan_activations(arch, plan)
     return plan
 
 

@@ -14,6 +14,8 @@ import functools
 import re
 from dataclasses import dataclass, field
 
+from ..checks import check_positive_int
+
 ROLES = ("q", "k", "v", "qkv", "o", "up", "gate", "down",
          "cross_q", "cross_k", "cross_v", "cross_o", "other")
 FFN_STYLES = ("gelu", "relu", "swiglu")   # the op(s) between the FFN linears
@@ -32,9 +34,7 @@ class Linear:
 
     def __post_init__(self):
         for name in ("in_features", "out_features"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"Linear {self.name!r}: {name}={value!r} must be a positive integer")
+            check_positive_int(name, getattr(self, name), owner=f"Linear {self.name!r}")
 
     @property
     def params(self) -> int:
@@ -53,8 +53,7 @@ class Stack:
     cross_attention: bool = False     # decoder layers of an encoder-decoder read the encoder output
 
     def __post_init__(self):
-        if not isinstance(self.n_layers, int) or isinstance(self.n_layers, bool) or self.n_layers <= 0:
-            raise ValueError(f"Stack {self.prefix!r}: n_layers={self.n_layers!r} must be a positive integer")
+        check_positive_int("n_layers", self.n_layers, owner=f"Stack {self.prefix!r}")
         if not self.linears:
             raise ValueError(f"Stack {self.prefix!r} has no linear layer")
 
@@ -105,9 +104,7 @@ class Architecture:
 
     def __post_init__(self):
         for name in ("d_model", "n_heads", "vocab_size", "max_len"):
-            value = getattr(self, name)
-            if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"Architecture {self.name!r}: {name}={value!r} must be a positive integer")
+            check_positive_int(name, getattr(self, name), owner=f"Architecture {self.name!r}")
         for name, value, allowed in (("ffn", self.ffn, FFN_STYLES), ("norm", self.norm, NORMS),
                                      ("pooling", self.pooling, POOLINGS)):
             if value not in allowed:
@@ -222,11 +219,11 @@ def _select(arch: Architecture, targets) -> tuple[Match, ...]:
         elif isinstance(targets, str):          # a regular expression over the full name
             pattern = re.compile(targets)
             layers = [i for i in range(n) if pattern.fullmatch(full(i))]
-        elif any(_name_matches(linear.name, t) for t in targets):   # every layer's copy matches
+        elif any(_name_matches(linear.name, target) for target in targets):   # every layer's copy matches
             layers = range(n)
         else:   # a longer target may name particular layers: "model.layers.3.self_attn.q_proj"
-            layers = [i for i in range(n) if any(_name_matches(full(i), t) for t in targets
-                                                 if len(t) > len(linear.name))]
+            layers = [i for i in range(n) if any(_name_matches(full(i), target) for target in targets
+                                                 if len(target) > len(linear.name))]
         if layers:
             found.append(Match(stack, linear, tuple(layers)))
     return tuple(found)

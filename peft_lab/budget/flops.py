@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from ..checks import check_positive_int
 from .arch import Architecture, select
 from .presets import get
 
@@ -54,8 +55,7 @@ def linear_flops(d: int, k: int, r: int | None = None, trainable: bool = True) -
     """One linear layer W0 (d x k) per token: full fine-tuning (``r=None, trainable=True``),
     frozen (``trainable=False``) or LoRA of rank ``r`` on a frozen W0."""
     for name, value in (("d", d), ("k", k)) + ((("r", r),) if r is not None else ()):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name}={value!r} must be a positive integer")
+        check_positive_int(name, value)
     base = 2 * d * k
     if r is None:
         return Flops(base, base, base if trainable else 0)
@@ -88,9 +88,7 @@ class FlopsReport:
 def model_flops(arch, config) -> FlopsReport:
     """FLOPs per token of full fine-tuning vs LoRA (``config.r``, ``config.target_modules``) on ``arch``."""
     arch: Architecture = get(arch)
-    r = config.r
-    if isinstance(r, bool) or not isinstance(r, int) or r <= 0:
-        raise ValueError(f"r={r!r} must be a positive integer")
+    r = check_positive_int("r", config.r)
     targets = {(m.stack, m.linear.name): set(m.layers) for m in select(arch, config.target_modules)}
     full = lora = ZERO
     for i, stack in enumerate(arch.stacks):

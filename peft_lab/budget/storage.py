@@ -18,6 +18,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
+from ..checks import check_positive_int
 from .arch import Architecture
 from .params import count, method_of
 from .presets import get
@@ -118,8 +119,7 @@ def storage(arch, config=None, dtype: str = "bf16", n_tasks: int = 1, num_labels
     ``adapter_dtype`` (default: ``dtype``, or bf16 when the base is int8/NF4, as in QLoRA).
     """
     arch = get(arch)
-    if isinstance(n_tasks, bool) or not isinstance(n_tasks, int) or n_tasks <= 0:
-        raise ValueError(f"n_tasks={n_tasks!r} must be a positive integer")
+    check_positive_int("n_tasks", n_tasks)
     adapter_dtype = adapter_dtype or (dtype if dtype in FLOAT_BYTES else "bf16")
     if adapter_dtype not in FLOAT_BYTES:
         raise ValueError(f"adapter_dtype={adapter_dtype!r} is not one of {tuple(FLOAT_BYTES)}")

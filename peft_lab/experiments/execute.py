@@ -21,7 +21,7 @@ from ..methods.adalora import rank_pattern
 from ..methods.base import peft_layers
 from ..methods.dylora import get_rank, set_rank
 from ..methods.loraplus import loraplus_optimizer
-from ..methods.soft_prompt import fold
+from ..methods.soft_prompt import Reparameterisation, fold
 from ..model import ModelConfig, TinyTransformer
 from ..tasks import get_task
 from ..train import fit, measure_latencies, set_seed
@@ -125,7 +125,7 @@ def train_and_measure(spec: Spec, model: nn.Module) -> dict:
     if spec.extra.get("eval_ranks"):
         details["by_rank"] = rank_metrics(spec, model)
     latency, merged = result.latency_ms, result.latency_merged_ms
-    if hasattr(getattr(model, "soft_prompt", None), "fold"):  # the MLP/encoder is training-only
+    if isinstance(getattr(model, "soft_prompt", None), Reparameterisation):  # the MLP/encoder is training-only
         fold(model)
         details["folded"] = True
         if spec.measure:

@@ -1,18 +1,18 @@
 """Every PEFT method, one module each, behind one registry and one ``apply``.
 
-A method module defines a config ``@dataclass`` (a ``PeftConfig`` with a unique ``method``
-name) and ``apply(model, config)``, which uses the shared mechanism in ``base.py``.
-Optionally it defines ``hooks(model, config)`` -> training hooks (see ``base.TrainingHook``)
-and ``remove(model)`` for methods that do not only wrap modules.
+A method module defines its config, a ``PeftConfig`` subclass (``base.py``) that is also the
+method's protocol: ``config.apply(model)``, ``config.training_hooks(model)``, the adapter state
+saved with it, ``config.remove(model)``, the calculator's formula and its display labels. Adding
+a method means: its module, one entry in ``REGISTRY`` below (and the import beside it), and its tests.
 """
 from __future__ import annotations
 
-import sys
+import importlib
 from types import ModuleType
 
 from torch import nn
 
-from .base import PeftConfig, PeftLayer, peft_layers, replace_module
+from .base import Display, PeftConfig, PeftLayer, TrainingHook, peft_layers, replace_module
 from .baselines import FullFineTuningConfig, HeadOnlyConfig
 from .adapter import AdapterConfig
 from .bitfit import BitFitConfig
@@ -21,32 +21,40 @@ from .prefix_tuning import PrefixTuningConfig
 from .prompt_tuning import PromptTuningConfig
 from .ptuning import PTuningConfig
 from .ptuning_v2 import PTuningV2Config
+from .soft_prompt import SoftPromptConfig
 from .lora import LoRAConfig
 from . import dora  # noqa: F401  (registers DoRALinear as the layer of LoRAConfig(use_dora=True))
 from .dylora import DyLoRAConfig
 from .adalora import AdaLoRAConfig
 from .qlora import QLoRAConfig
 
-# The method registry: name -> config class. The class's own module holds ``apply``.
-REGISTRY: dict[str, type[PeftConfig]] = {
-    "full": FullFineTuningConfig,
-    "head_only": HeadOnlyConfig,
-    "bitfit": BitFitConfig,
-    "adapter": AdapterConfig,
-    "prompt_tuning": PromptTuningConfig,
-    "p_tuning": PTuningConfig,
-    "prefix_tuning": PrefixTuningConfig,
-    "p_tuning_v2": PTuningV2Config,
-    "ia3": IA3Config,
-    "lora": LoRAConfig,
-    "dylora": DyLoRAConfig,
-    "adalora": AdaLoRAConfig,
-    "qlora": QLoRAConfig,
-}
+# The method registry: name -> config class (the class is the method's protocol, see base.PeftConfig).
+REGISTRY: dict[str, type[PeftConfig]] = {config.method: config for config in (
+    FullFineTuningConfig,
+    HeadOnlyConfig,
+    BitFitConfig,
+    AdapterConfig,
+    PromptTuningConfig,
+    PTuningConfig,
+    PrefixTuningConfig,
+    PTuningV2Config,
+    IA3Config,
+    LoRAConfig,
+    DyLoRAConfig,
+    AdaLoRAConfig,
+    QLoRAConfig,
+)}
+
+# What `from peft_lab.methods import *` gives (peft_lab re-exports it): every method's config class.
+__all__ = [config.__name__ for config in REGISTRY.values()]
+
+# Colour and zh/en name of every result label, from the methods that declare them ("adapter_houlsby",
+# "rslora", ... are labels of runs of a registered method); figures and widgets read them from here.
+LABELS: dict[str, Display] = {label: shown for config in REGISTRY.values() for label, shown in config.labels.items()}
 
 
 # The four soft-prompt designs, from the input layer only to every layer's keys and values.
-SOFT_PROMPT_DESIGNS = ("prompt_tuning", "p_tuning", "prefix_tuning", "p_tuning_v2")
+SOFT_PROMPT_DESIGNS = tuple(name for name, config in REGISTRY.items() if issubclass(config, SoftPromptConfig))
 
 
 def soft_prompt_configs(L: int, encoder_hidden_size: int = 128) -> dict[str, PeftConfig]:
@@ -58,17 +66,22 @@ def soft_prompt_configs(L: int, encoder_hidden_size: int = 128) -> dict[str, Pef
             "p_tuning_v2": PTuningV2Config(num_virtual_tokens=L)}
 
 
-def method_module(config_or_name) -> ModuleType:
-    """The module implementing a method, from its config or its registry name."""
+def config_class(config_or_name) -> type[PeftConfig]:
+    """A method's config class, from its config or its registry name."""
     name = config_or_name if isinstance(config_or_name, str) else getattr(config_or_name, "method", None)
     if name not in REGISTRY:
         raise ValueError(f"unknown PEFT method {name!r}; known methods: {sorted(REGISTRY)}")
-    return sys.modules[REGISTRY[name].__module__]
+    return REGISTRY[name]
+
+
+def method_module(config_or_name) -> ModuleType:
+    """The module that defines a method (its config, layers and helpers such as ``dylora.set_rank``).
+    Not how the package calls a method: that is the protocol on the config (``base.PeftConfig``)."""
+    return importlib.import_module(config_class(config_or_name).__module__)
 
 
 def config_from_dict(method: str, d: dict) -> PeftConfig:
-    method_module(method)
-    return REGISTRY[method].from_dict(d)
+    return config_class(method).from_dict(d)
 
 
 def apply(model: nn.Module, config: PeftConfig) -> nn.Module:
@@ -82,9 +95,17 @@ def apply(model: nn.Module, config: PeftConfig) -> nn.Module:
         name = existing.method if existing is not None else "a PEFT method"
         raise ValueError(f"this model already has {name} applied; call pl.remove(model) first "
                          f"or start from a fresh model")
-    method_module(config).apply(model, config)
+    config_class(config)  # an unregistered config is refused before anything changes
+    config.apply(model)
     model.peft_config = config
     return model
+
+
+def training_hooks(model: nn.Module) -> list[TrainingHook]:
+    """The training hooks the applied method asks for (AdaLoRA's budget, DyLoRA's rank sampling);
+    empty when no method is applied or the method has none."""
+    config = getattr(model, "peft_config", None)
+    return [] if config is None else list(config.training_hooks(model))
 
 
 def remove(model: nn.Module) -> nn.Module:
@@ -92,9 +113,7 @@ def remove(model: nn.Module) -> nn.Module:
     config = getattr(model, "peft_config", None)
     if config is None:
         raise ValueError("this model has no PEFT method applied")
-    module = method_module(config)
-    if hasattr(module, "remove"):
-        module.remove(model)
+    config.remove(model)
     for name, layer in reversed(peft_layers(model)):  # innermost last, outer wrappers first
         if getattr(layer, "merged", False):
             layer.unmerge()
@@ -109,7 +128,7 @@ def _mergeable_layers(model: nn.Module, action: str) -> list[PeftLayer]:
     layers = [m for _, m in peft_layers(model)]
     if not layers:
         raise ValueError(f"nothing to {action}: this model has no layers added by a PEFT method")
-    unmergeable = sorted({getattr(m, "unmergeable_reason", type(m).__name__) for m in layers if not m.mergeable})
+    unmergeable = sorted({m.unmergeable_reason for m in layers if not m.mergeable})
     if unmergeable:
         method = getattr(getattr(model, "peft_config", None), "method", "?")
         raise ValueError(f"{method}: {', '.join(unmergeable)} cannot be merged into the base weights "
@@ -137,10 +156,3 @@ def count_parameters(model: nn.Module) -> tuple[int, int]:
     total = sum(p.numel() for p in model.parameters())
     total += sum(getattr(m, "quantized_numel", 0) for m in model.modules())
     return trainable, total
-
-
-def training_hooks(model: nn.Module) -> list:
-    """The training hooks the applied method asks for (AdaLoRA's budget, DyLoRA's rank sampling)."""
-    config = getattr(model, "peft_config", None)
-    module = method_module(config) if config is not None else None
-    return list(module.hooks(model, config)) if hasattr(module, "hooks") else []

@@ -11,12 +11,15 @@ layers together, are set to zero. Layers that matter keep more rank: ``rank_patt
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from .base import TrainingHook, PeftConfig, check_positive_int, check_probability, peft_layers
-from .lora import LowRankLinear, check_common_fields, check_rank, inject
+from ..budget.arch import Architecture, select
+from .base import (Display, PeftConfig, PeftLayer, TrainingHook, check_non_negative, check_positive_int,
+                   check_probability, find_targets, inject, peft_layers)
+from .lora import LINEAR_KINDS, LoRALinear, check_common_fields, check_rank, low_rank_parameters, scaling
 
 
 @dataclass
@@ -96,19 +99,46 @@ class AdaLoRAConfig(PeftConfig):
         check_positive_int("deltaT", self.deltaT)
         check_probability("beta1", self.beta1)
         check_probability("beta2", self.beta2)
-        if isinstance(self.orth_reg_weight, bool) or not isinstance(self.orth_reg_weight, (int, float)) \
-                or not self.orth_reg_weight >= 0:
-            raise ValueError(f"orth_reg_weight={self.orth_reg_weight!r} must be a number >= 0")
+        check_non_negative("orth_reg_weight", self.orth_reg_weight)
+
+    labels: ClassVar[dict[str, Display]] = {"adalora": Display("#3f51b5", "AdaLoRA", "AdaLoRA")}
+
+    def apply(self, model: nn.Module) -> None:
+        names = find_targets(model, self.target_modules, kind=LINEAR_KINDS)
+        inject(model, names, lambda module, name: AdaLoRALinear(module, self.init_r, self.alpha, self.dropout))
+
+    def training_hooks(self, model: nn.Module) -> list[TrainingHook]:
+        return [RankAllocator(self)]
+
+    def trainable_parameters(self, arch: Architecture, num_labels=None, folded=False) -> tuple[int, int]:
+        """P (d x r) + Λ (r) + Q (r x k) per target at r = init_r. HF PEFT also lists a constant
+        ``ranknum`` scalar per layer as trainable (one more per target); it is not learned, not counted."""
+        return low_rank_parameters(arch, self.target_modules, "init_r", self.init_r, self.method,
+                                   per_target=lambda d, k: self.init_r * (d + k + 1)), 0
+
+    def plan_activations(self, arch: Architecture, plan) -> None:
+        plan.adapt_linears(select(arch, self.target_modules), ("adalora", self.init_r))
+        plan.lora_dropout = self.dropout
 
 
-class AdaLoRALinear(LowRankLinear):
-    """``base(x) + scaling * P diag(Λ) Q x``; ``mask`` records which singular values are kept."""
+class AdaLoRALinear(PeftLayer):
+    """``base(x) + scaling * P diag(Λ) Q x``; ``mask`` records which singular values are kept.
+
+    Only ΔW differs from LoRA's layer: the forward pass, the effective weight and merging are
+    ``LoRALinear``'s, borrowed below (an AdaLoRA layer has no A and B, so it is not a LoRALinear)."""
+
+    linear_update = True
+    forward, weight, bias, merge, unmerge = (LoRALinear.forward, LoRALinear.weight, LoRALinear.bias,
+                                             LoRALinear.merge, LoRALinear.unmerge)
 
     def __init__(self, base: nn.Module, r: int, alpha: float, dropout: float = 0.0):
-        super().__init__(base, dropout)
-        check_rank("init_r", r, base)
+        super().__init__(base)
+        self.in_features, self.out_features = base.in_features, base.out_features  # k, d
+        self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
+        self.merged = False
         k, d = self.in_features, self.out_features
-        self.r, self.alpha, self.scaling = r, alpha, alpha / r
+        check_rank("init_r", r, d, k)
+        self.r, self.alpha, self.scaling = r, alpha, scaling(alpha, r)  # α / init_r, fixed while masking
         self.P = nn.Parameter(torch.randn(d, r, device=self.device) * 0.02)  # left singular vectors
         self.Lambda = nn.Parameter(torch.zeros(r, device=self.device))       # Λ = 0: ΔW = 0 at the start
         self.Q = nn.Parameter(torch.randn(r, k, device=self.device) * 0.02)  # right singular vectors
@@ -130,14 +160,6 @@ class AdaLoRALinear(LowRankLinear):
 
     def extra_repr(self) -> str:
         return f"init_r={self.r}, rank={self.rank}, alpha={self.alpha}, scaling={self.scaling:g}, merged={self.merged}"
-
-
-def make_layer(base: nn.Module, config: AdaLoRAConfig) -> AdaLoRALinear:
-    return AdaLoRALinear(base, config.init_r, config.alpha, config.dropout)
-
-
-def apply(model: nn.Module, config: AdaLoRAConfig) -> None:
-    inject(model, config, make_layer)
 
 
 def adalora_layers(model: nn.Module) -> list[tuple[str, AdaLoRALinear]]:
@@ -231,7 +253,3 @@ class RankAllocator(TrainingHook):
         keep[torch.topk(scores, total).indices] = True
         for (_, layer), kept in zip(self.layers, keep.split([layer.r for _, layer in self.layers])):
             layer.mask.copy_(kept)
-
-
-def hooks(model: nn.Module, config: AdaLoRAConfig) -> list[TrainingHook]:
-    return [RankAllocator(config)]

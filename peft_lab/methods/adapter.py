@@ -16,19 +16,23 @@ Unlike LoRA, an adapter is nonlinear, so it cannot be merged into W0: inference 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from .base import (PeftConfig, PeftLayer, check_choice, check_positive, check_positive_int,
-                   check_targets, find_targets, freeze_all_but, head_is_new, peft_layers,
-                   wrap_targets)
+from ..budget.arch import Architecture, Linear, Match, select
+from .base import (Display, PeftConfig, PeftLayer, check_choice, check_positive, check_positive_int,
+                   check_targets, find_targets, inject)
 
 PLACEMENTS = {  # placement -> default target_modules
     "houlsby": ("o_proj", "down_proj"),
     "pfeiffer": ("down_proj",),
     "parallel": ("mlp",),
 }
+# The same defaults by role, for the calculator's architectures (whatever their modules are called);
+# a parallel adapter sits beside every layer's FFN block.
+PLACEMENT_ROLES = {"houlsby": ("o", "down"), "pfeiffer": ("down",), "parallel": ()}
 ACTIVATIONS = {"relu": nn.ReLU, "gelu": nn.GELU, "silu": nn.SiLU}
 
 
@@ -79,9 +83,87 @@ class AdapterConfig(PeftConfig):
         if self.target_modules is not None:
             self.target_modules = check_targets("target_modules", self.target_modules)
 
+    labels: ClassVar[dict[str, Display]] = {
+        "adapter": Display("#e69f00", "适配器（Adapter）", "Adapter"),
+        "adapter_houlsby": Display("#e69f00", "适配器（Houlsby）", "Adapter (Houlsby)"),
+        "adapter_pfeiffer": Display("#d55e00", "适配器（Pfeiffer）", "Adapter (Pfeiffer)"),
+        "adapter_parallel": Display("#f0b45a", "并行适配器", "Parallel adapter"),
+    }
+
     @property
     def targets(self) -> tuple | str:
         return PLACEMENTS[self.placement] if self.target_modules is None else self.target_modules
+
+    @classmethod
+    def example(cls, arch: Architecture, r: int = 8, bottleneck: int = 64, num_virtual_tokens: int = 20) -> "AdapterConfig":
+        return cls(bottleneck=bottleneck)
+
+    def apply(self, model: nn.Module) -> None:
+        # the sequential placements sit after linear layers; a parallel adapter sits beside a whole block
+        block = self.placement == "parallel" and self.targets != "all-linear"
+        names = find_targets(model, self.targets, kind=nn.Module if block else nn.Linear)
+        nested = [(a, b) for a in names for b in names if b.startswith(a + ".")]
+        if nested:
+            raise ValueError(f"target_modules={self.targets!r} selects {nested[0][1]!r} inside "
+                             f"{nested[0][0]!r}: an adapter would wrap another; select one of them")
+        inject(model, names, lambda module, name: make_layer(module, name, self))
+
+    def trainable_parameters(self, arch: Architecture, num_labels=None, folded=False) -> tuple[int, int]:
+        """W_down (m x d) + b_down (m) + W_up (d x m) + b_up (d) per adapter."""
+        m = check_positive_int("bottleneck", self.bottleneck, owner=self.method)
+        total = 0
+        for site, d in self.sites(arch):
+            check_bottleneck(m, d, site.linear.name)
+            total += site.count * adapter_parameters(d, m)
+        return total, 0
+
+    def plan_activations(self, arch: Architecture, plan) -> None:
+        for site, _ in self.sites(arch):
+            plan.adapters.setdefault((site.stack, site.linear.name), []).append((set(site.layers), self.bottleneck))
+        plan.adapter_act = self.activation
+
+    def sites(self, arch: Architecture) -> list[tuple[Match, int]]:
+        """(site, width d) of every adapter on ``arch``: after the attention output and/or the FFN
+        (by role) by default, or where ``target_modules`` says (a parallel adapter may name the FFN block)."""
+        if self.target_modules is None:
+            if self.placement == "parallel":   # one beside every FFN block, of the residual width d_model
+                return ffn_blocks(arch, None)
+            roles = PLACEMENT_ROLES[self.placement]
+            return [(Match(i, lin, tuple(range(st.n_layers))), lin.out_features)
+                    for i, st in enumerate(arch.stacks) for lin in st.linears if lin.role in roles]
+        targets = self.target_modules
+        if self.placement == "parallel" and targets != "all-linear":
+            blocks = ffn_blocks(arch, (targets,) if isinstance(targets, str) else tuple(targets))
+            if blocks:
+                return blocks
+        found = [(m, m.linear.out_features) for m in select(arch, targets)]
+        if self.placement == "parallel":
+            for m, _ in found:
+                check_square(m.linear.in_features, m.linear.out_features, m.linear.name)
+        return found
+
+
+def ffn_blocks(arch: Architecture, names) -> list[tuple[Match, int]]:
+    """The FFN block of every layer (all, or those whose block name is in ``names``) as d -> d sites."""
+    return [(Match(i, Linear(st.ffn_block, arch.d_model, arch.d_model), tuple(range(st.n_layers))), arch.d_model)
+            for i, st in enumerate(arch.stacks)
+            if names is None or any(st.ffn_block == name or st.ffn_block.endswith("." + name) for name in names)]
+
+
+def adapter_parameters(d: int, m: int) -> int:
+    """One adapter of width d and bottleneck m: W_down (m x d) + b_down (m) + W_up (d x m) + b_up (d)."""
+    return 2 * d * m + d + m
+
+
+def check_bottleneck(m: int, d: int, name: str) -> None:
+    if m >= d:
+        raise ValueError(f"bottleneck={m} must be smaller than the width d={d} of {name!r} "
+                         f"(allowed: 1 ... {d - 1}); a bottleneck as wide as the layer saves nothing")
+
+
+def check_square(k: int, d: int, name: str) -> None:
+    if k != d:
+        raise ValueError(f"a parallel adapter needs a d -> d target; {name!r} maps {k} -> {d}")
 
 
 class Bottleneck(nn.Module):
@@ -136,27 +218,12 @@ def features(module: nn.Module, name: str) -> tuple[int, int]:
 def make_layer(module: nn.Module, name: str, config: AdapterConfig) -> PeftLayer:
     k, d = features(module, name)
     m = config.bottleneck
-    if config.placement == "parallel" and k != d:
-        raise ValueError(f"a parallel adapter needs a d -> d target; {name!r} maps {k} -> {d}")
-    if m >= d:
-        raise ValueError(f"bottleneck={m} must be smaller than the width d={d} of {name!r} "
-                         f"(allowed: 1 ... {d - 1}); a bottleneck as wide as the layer saves nothing")
+    if config.placement == "parallel":
+        check_square(k, d, name)
+    check_bottleneck(m, d, name)
     if config.placement == "parallel":
         layer = ParallelAdapter(module, d, m, config.activation, config.scale)
     else:
         layer = SequentialAdapter(module, d, m, config.activation)
     weight = next(module.parameters(), None)
     return layer if weight is None else layer.to(weight.device)
-
-
-def apply(model: nn.Module, config: AdapterConfig) -> None:
-    # the sequential placements sit after linear layers; a parallel adapter sits beside a whole block
-    block = config.placement == "parallel" and config.targets != "all-linear"
-    names = find_targets(model, config.targets, kind=nn.Module if block else nn.Linear)
-    nested = [(a, b) for a in names for b in names if b.startswith(a + ".")]
-    if nested:
-        raise ValueError(f"target_modules={config.targets!r} selects {nested[0][1]!r} inside "
-                         f"{nested[0][0]!r}: an adapter would wrap another; select one of them")
-    wrap_targets(model, names, lambda module, name: make_layer(module, name, config))
-    added = [p for _, layer in peft_layers(model) for p in layer.added_parameters()]
-    freeze_all_but(model, added, train_head=head_is_new(model))

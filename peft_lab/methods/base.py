@@ -1,31 +1,93 @@
-"""The one injection mechanism every method shares.
+"""What every PEFT method is made of: one protocol (``PeftConfig``) and one injection mechanism.
 
-1. find the target modules by name (exact, suffix, regular expression or "all-linear");
-2. wrap each target: the wrapper keeps the original module as ``wrapper.base`` and adds to it;
-3. freeze everything except what the method added (found by module type) and the task head.
+The layer-wrapping methods (LoRA, DoRA, rsLoRA, DyLoRA, AdaLoRA, QLoRA, the bottleneck adapters
+and IA3) share one injection mechanism, written here once:
 
-Removing a method puts the very same ``base`` objects back (``remove``).
+1. ``find_targets``: the target modules, by name (exact, suffix, regular expression or "all-linear");
+2. ``inject``: wrap each target (the wrapper keeps the original module as ``wrapper.base`` and adds
+   to it), then freeze everything except what the wrappers added (found by type) and a new task head.
+
+The four soft-prompt methods (prompt tuning, P-Tuning, prefix tuning, P-Tuning v2) wrap nothing:
+they share one install path into the model's soft-prompt slot (``soft_prompt.SoftPromptConfig``).
+BitFit, full fine-tuning and head-only add nothing and only choose what trains (``freeze_all_but``).
+Removing a method puts the very same ``base`` objects back (``pl.remove``).
 """
 from __future__ import annotations
 
-import math
+import itertools
 import re
 from dataclasses import asdict, dataclass, fields
-from typing import Callable, ClassVar, Iterable
+from typing import Callable, ClassVar, Iterable, NamedTuple
 
 import torch
 from torch import nn
 
 from ..budget.arch import normalize_targets, what_exists  # one rule for model and calculator
+from ..checks import (check_bool, check_choice, check_non_negative, check_positive,  # noqa: F401
+                      check_positive_int, check_probability)  # re-exported: every method checks with these
 
 
-# ----------------------------------------------------------------------------- configs
+# ----------------------------------------------------------------------------- the method protocol
+
+class Display(NamedTuple):
+    """How figures and widgets show a result label: its colour and its Chinese and English name."""
+    colour: str
+    zh: str
+    en: str
+
 
 @dataclass
 class PeftConfig:
-    """Base of every method config. ``method`` is the registry key."""
+    """A method's options *and* its protocol: everything the package asks of a PEFT method.
+
+    A method module defines one subclass: its dataclass fields are the method's options, ``method``
+    is its registry name, and the methods below are what ``pl.apply``, ``pl.fit``, ``pl.save_adapter``,
+    ``pl.load_adapter``, ``pl.remove`` and the calculator (``peft_lab.budget``) call. Only ``apply``
+    and ``trainable_parameters`` must be written; the others default to "nothing to do".
+
+    - ``apply(model)``: add the method to ``model`` in place and freeze what must not train.
+    - ``training_hooks(model)``: the ``TrainingHook``s ``fit`` calls (AdaLoRA's budget, DyLoRA's ranks).
+    - ``adapter_state(model)`` / ``restore_state(model, state)``: what ``save_adapter`` stores beside
+      the tensors (JSON) and how ``load_adapter`` re-applies it (a folded prompt, a truncated rank).
+    - ``remove(model)``: undo what ``apply`` did beyond wrapping layers (``pl.remove`` unwraps those).
+    - ``trainable_parameters(arch, num_labels, folded)``: the calculator's exact count, by
+      arithmetic on a ``budget.Architecture`` (torch is never needed), next to the code it counts.
+    - ``plan_activations(arch, plan)``: what the method changes for activation memory.
+    - ``labels``: the colour and zh/en display name of each result label of the method.
+    """
 
     method: ClassVar[str] = ""
+    labels: ClassVar[dict[str, Display]] = {}
+    foldable: ClassVar[bool] = False   # a training-only reparameterisation that pl.fold removes
+
+    def apply(self, model: nn.Module) -> None:
+        raise NotImplementedError(f"{type(self).__name__} must define apply(model)")
+
+    def training_hooks(self, model: nn.Module) -> list["TrainingHook"]:
+        return []
+
+    def adapter_state(self, model: nn.Module) -> dict:
+        return {}
+
+    def restore_state(self, model: nn.Module, state: dict) -> None:
+        return None
+
+    def remove(self, model: nn.Module) -> None:
+        return None
+
+    def trainable_parameters(self, arch, num_labels: int | None = None, folded: bool = False) -> tuple[int, int]:
+        """(parameters the method adds, existing parameters it unfreezes), the classifier aside."""
+        raise NotImplementedError(f"{type(self).__name__} must define trainable_parameters(arch, ...)")
+
+    def plan_activations(self, arch, plan) -> None:
+        """Fill ``plan`` (a ``budget.activations.Plan``): by default the method changes nothing there."""
+        return None
+
+    @classmethod
+    def example(cls, arch, r: int = 8, bottleneck: int = 64, num_virtual_tokens: int = 20) -> "PeftConfig":
+        """A sensible config of this method for ``arch`` (a ``budget.Architecture``) at these sizes,
+        each method taking the ones it has (the widgets' and notebooks' comparisons); default: ``cls()``."""
+        return cls()
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -38,38 +100,6 @@ class PeftConfig:
         if unknown:
             raise ValueError(f"{cls.__name__} has no field(s) {sorted(unknown)}; fields: {sorted(names)}")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
-
-
-def check_positive_int(name: str, value) -> None:
-    if not isinstance(value, int) or isinstance(value, bool) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
-
-
-def check_positive(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0 or math.isinf(value):
-        raise ValueError(f"{name}={value!r} must be a positive number")
-
-
-def check_probability(name: str, value) -> None:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value < 1.0:
-        raise ValueError(f"{name}={value!r} must be in [0, 1)")
-
-
-def check_choice(name: str, value, allowed: Iterable) -> None:
-    allowed = tuple(allowed)
-    if not any(value == a and _same_kind(value, a) for a in allowed):
-        raise ValueError(f"{name}={value!r} is not one of {allowed}")
-
-
-def _same_kind(value, allowed) -> bool:
-    """1 is not True and 64.0 is not the block size 64, though Python finds them equal."""
-    return isinstance(value, bool) is isinstance(allowed, bool) and \
-        not (isinstance(allowed, int) and isinstance(value, float))
-
-
-def check_bool(name: str, value) -> None:
-    if not isinstance(value, bool):  # "no" or 0 would silently read as a truth value
-        raise ValueError(f"{name}={value!r} must be True or False")
 
 
 def check_targets(name: str, value) -> tuple[str, ...] | str:
@@ -98,16 +128,40 @@ class PeftLayer(nn.Module):
     Type, not parameter names, is how the rest of the package finds them.
     """
 
-    mergeable: ClassVar[bool] = False
+    linear_update: ClassVar[bool] = False   # what the layer adds is linear in x: merge can fold it into W0
 
     def __init__(self, base: nn.Module):
         super().__init__()
         self.base = base
 
+    @property
+    def device(self) -> torch.device:
+        """Where the wrapped module lives (its parameters, or its buffers for a 4-bit base)."""
+        return next(itertools.chain(self.base.parameters(), self.base.buffers())).device
+
     def added_parameters(self):
         """The parameters this wrapper added (everything but the wrapped module's)."""
         inner = {id(p) for p in self.base.parameters()}
         return [p for p in self.parameters() if id(p) not in inner]
+
+    @property
+    def unmergeable_reason(self) -> str | None:
+        """Why ``merge`` must refuse, or None. A base that cannot absorb an update says why itself
+        in ``merge_refusal`` (``NF4Linear``: rounding W0 + ΔW back to 4 bits would erase ΔW)."""
+        if not self.linear_update:
+            return type(self).__name__
+        refusal = getattr(self.base, "merge_refusal", None)
+        return None if refusal is None else f"{type(self).__name__} over {refusal}"
+
+    @property
+    def mergeable(self) -> bool:
+        return self.unmergeable_reason is None
+
+    def check_merge(self, merging: bool) -> None:
+        if not self.mergeable:
+            raise ValueError(f"{self.unmergeable_reason} cannot be merged into the base weights")
+        if self.merged == merging:
+            raise ValueError(f"this {type(self).__name__} is {'already' if merging else 'not'} merged")
 
     def merge(self) -> None:
         raise ValueError(f"{type(self).__name__} cannot be merged into the base weights")
@@ -139,7 +193,7 @@ class TrainingHook:
 def _matches(name: str, pattern) -> bool:
     if isinstance(pattern, str):  # one string: a regular expression over the full name
         return re.fullmatch(pattern, name) is not None
-    return any(name == t or name.endswith("." + t) for t in pattern)
+    return any(name == target or name.endswith("." + target) for target in pattern)
 
 
 def head_names(model: nn.Module) -> tuple[str, ...]:
@@ -192,6 +246,14 @@ def wrap_targets(model: nn.Module, names: list[str], make: Callable[[nn.Module, 
 
 def peft_layers(model: nn.Module) -> list[tuple[str, PeftLayer]]:
     return [(n, m) for n, m in model.named_modules() if isinstance(m, PeftLayer)]
+
+
+def inject(model: nn.Module, names: list[str], make: Callable[[nn.Module, str], PeftLayer]) -> None:
+    """The injection every layer-wrapping method shares: replace each named module by
+    ``make(module, name)``, then train only what the wrappers added (and a new task head)."""
+    wrap_targets(model, names, make)
+    added = [p for _, layer in peft_layers(model) for p in layer.added_parameters()]
+    freeze_all_but(model, added, train_head=head_is_new(model))
 
 
 def freeze_all_but(model: nn.Module, trainable: Iterable[nn.Parameter], train_head: bool = True) -> None:

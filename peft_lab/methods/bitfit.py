@@ -9,10 +9,12 @@ more), and the method works on any ``nn.Module`` whose layers expose a ``bias``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 
-from .base import PeftConfig, freeze_all_but, head_is_new
+from ..budget.arch import Architecture
+from .base import Display, PeftConfig, freeze_all_but, head_is_new
 
 
 @dataclass
@@ -20,6 +22,22 @@ class BitFitConfig(PeftConfig):
     """No options: the biases are the method."""
 
     method = "bitfit"
+    labels: ClassVar[dict[str, Display]] = {"bitfit": Display("#8c6d31", "BitFit", "BitFit")}
+
+    def apply(self, model: nn.Module) -> None:
+        trainable = biases(model)
+        if not trainable:
+            raise ValueError(f"BitFit found no bias to train in {type(model).__name__} "
+                             f"(its layers were built with bias=False)")
+        freeze_all_but(model, trainable, train_head=head_is_new(model))
+
+    def trainable_parameters(self, arch: Architecture, num_labels=None, folded=False) -> tuple[int, int]:
+        """Every bias of the body (none on bias-free LLaMA), and the LM head's if it has one."""
+        head = arch.lm_head if num_labels is None else None
+        return 0, arch.bias_params + (head.out_features if head is not None and head.bias else 0)
+
+    def plan_activations(self, arch: Architecture, plan) -> None:
+        plan.train_biases = True
 
 
 def biases(model: nn.Module) -> list[nn.Parameter]:
@@ -29,11 +47,3 @@ def biases(model: nn.Module) -> list[nn.Parameter]:
     found += [m.in_proj_bias for m in model.modules()
               if isinstance(m, nn.MultiheadAttention) and m.in_proj_bias is not None]
     return list({id(p): p for p in found}.values())   # a shared bias counts once
-
-
-def apply(model: nn.Module, config: BitFitConfig) -> None:
-    trainable = biases(model)
-    if not trainable:
-        raise ValueError(f"BitFit found no bias to train in {type(model).__name__} "
-                         f"(its layers were built with bias=False)")
-    freeze_all_but(model, trainable, train_head=head_is_new(model))

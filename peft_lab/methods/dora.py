@@ -24,21 +24,21 @@ class DoRALinear(LoRALinear):
                  use_rslora: bool = False):
         super().__init__(base, r, alpha, dropout, use_rslora)
         with torch.no_grad():
-            self.m = nn.Parameter(self.base_weight().float().norm(dim=1))  # (d,) one per output feature
+            self.m = nn.Parameter(self.base.weight.float().norm(dim=1))  # (d,) one per output feature
         self.merge_scale = None  # m / ||W0 + ΔW|| at merge time, which unmerge needs to undo it
 
     def magnitude_scale(self) -> torch.Tensor:
         """m / ||W0 + ΔW||, (d,): how much each output row of the new direction is stretched."""
         with torch.no_grad():  # a constant for backprop, as the paper suggests
-            norm = (self.base_weight() + self.delta_weight()).norm(dim=1)  # (d,)
+            norm = (self.base.weight + self.delta_weight()).norm(dim=1)  # (d,)
         return self.m / norm
 
     @property
     def weight(self) -> torch.Tensor:
         """The effective weight W' = m * (W0 + ΔW) / ||W0 + ΔW||, (d, k)."""
         if self.merged:
-            return self.base_weight()
-        return self.magnitude_scale()[:, None] * (self.base_weight() + self.delta_weight())
+            return self.base.weight
+        return self.magnitude_scale()[:, None] * (self.base.weight + self.delta_weight())
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         out = self.base(x)

@@ -13,12 +13,14 @@ The paper also offers a "frozen" mode that updates only the b-th row/column; her
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from .base import PeftConfig, TrainingHook, check_positive_int
-from .lora import LoRALinear, check_common_fields, inject
+from ..budget.arch import Architecture, select
+from .base import Display, PeftConfig, TrainingHook, check_positive_int, find_targets, inject
+from .lora import LINEAR_KINDS, LoRALinear, check_common_fields, low_rank_parameters, scaling
 
 
 @dataclass
@@ -62,6 +64,31 @@ class DyLoRAConfig(PeftConfig):
             raise ValueError(f"min_r={self.min_r} must be <= r={self.r}: ranks are sampled from [min_r, r]")
         check_common_fields(self)
 
+    labels: ClassVar[dict[str, Display]] = {"dylora": Display("#80cdc1", "DyLoRA", "DyLoRA")}
+
+    def apply(self, model: nn.Module) -> None:
+        names = find_targets(model, self.target_modules, kind=LINEAR_KINDS)
+        inject(model, names, lambda module, name: DyLoRALinear(module, self.r, self.alpha, self.dropout))
+
+    def training_hooks(self, model: nn.Module) -> list[TrainingHook]:
+        return [RankSampler(self)]
+
+    def adapter_state(self, model: nn.Module) -> dict:
+        return {"rank": get_rank(model)}  # a model saved at a truncated rank loads at that rank
+
+    def restore_state(self, model: nn.Module, state: dict) -> None:
+        if "rank" in state:
+            set_rank(model, state["rank"])
+
+    def trainable_parameters(self, arch: Architecture, num_labels=None, folded=False) -> tuple[int, int]:
+        """A (r x k) + B (d x r) per target at the largest rank r, as LoRA."""
+        return low_rank_parameters(arch, self.target_modules, "r", self.r, self.method,
+                                   per_target=lambda d, k: self.r * (d + k)), 0
+
+    def plan_activations(self, arch: Architecture, plan) -> None:
+        plan.adapt_linears(select(arch, self.target_modules), ("lora", self.r))
+        plan.lora_dropout = self.dropout
+
 
 class DyLoRALinear(LoRALinear):
     """A LoRA layer that uses only its first ``rank`` components (``rank`` = r unless set)."""
@@ -72,7 +99,7 @@ class DyLoRALinear(LoRALinear):
 
     @property
     def scaling(self) -> float:
-        return self.alpha / self.rank
+        return scaling(self.alpha, self.rank)  # α/b at the active rank b
 
     def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
         b = self.rank
@@ -80,14 +107,6 @@ class DyLoRALinear(LoRALinear):
 
     def extra_repr(self) -> str:
         return f"r={self.r}, rank={self.rank}, alpha={self.alpha}, scaling={self.scaling:g}, merged={self.merged}"
-
-
-def make_layer(base: nn.Module, config: DyLoRAConfig) -> DyLoRALinear:
-    return DyLoRALinear(base, config.r, config.alpha, config.dropout)
-
-
-def apply(model: nn.Module, config: DyLoRAConfig) -> None:
-    inject(model, config, make_layer)
 
 
 def dylora_layers(model: nn.Module) -> list[DyLoRALinear]:
@@ -132,16 +151,3 @@ class RankSampler(TrainingHook):
 
     def on_train_end(self, model: nn.Module) -> None:
         set_rank(model, self.config.r)
-
-
-def hooks(model: nn.Module, config: DyLoRAConfig) -> list[TrainingHook]:
-    return [RankSampler(config)]
-
-
-def adapter_state(model: nn.Module) -> dict:
-    return {"rank": get_rank(model)}  # a model saved at a truncated rank loads at that rank
-
-
-def restore_state(model: nn.Module, state: dict) -> None:
-    if "rank" in state:
-        set_rank(model, state["rank"])

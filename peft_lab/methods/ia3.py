@@ -14,12 +14,13 @@ The count is just the sum of the vector sizes (HF PEFT's ``IA3Config`` counts th
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from .base import (PeftConfig, PeftLayer, check_targets, find_targets, freeze_all_but,
-                   head_is_new, peft_layers, replace_module)
+from ..budget.arch import Architecture, select
+from .base import Display, PeftConfig, PeftLayer, check_targets, find_targets, inject
 
 
 @dataclass
@@ -58,11 +59,42 @@ class IA3Config(PeftConfig):
                 raise ValueError(f"feedforward_modules={self.feedforward_modules!r} must be a subset of "
                                  f"target_modules={self.target_modules!r}; {stray} are not targets")
 
+    labels: ClassVar[dict[str, Display]] = {"ia3": Display("#5e3c99", "IA³", "IA³")}
+
+    def apply(self, model: nn.Module) -> None:
+        names = find_targets(model, self.target_modules)
+        feedforward = set()
+        if self.feedforward_modules != ():
+            feedforward = set(find_targets(model, self.feedforward_modules, field="feedforward_modules"))
+            stray = sorted(feedforward - set(names))
+            if stray:
+                raise ValueError(f"feedforward_modules={self.feedforward_modules!r} selects {stray}, "
+                                 f"which target_modules={self.target_modules!r} does not")
+        inject(model, names, lambda module, name: IA3Linear(module, feedforward=name in feedforward))
+
+    def trainable_parameters(self, arch: Architecture, num_labels=None, folded=False) -> tuple[int, int]:
+        """One vector per target: out_features long, or in_features for a feed-forward target."""
+        feedforward = self.feedforward_sites(arch)
+        return sum(m.count * (m.linear.in_features if (m.stack, m.linear.name) in feedforward
+                              else m.linear.out_features) for m in select(arch, self.target_modules)), 0
+
+    def plan_activations(self, arch: Architecture, plan) -> None:
+        feedforward = self.feedforward_sites(arch)
+        for m in select(arch, self.target_modules):
+            side = "in" if (m.stack, m.linear.name) in feedforward else "out"
+            plan.adapt_linears([m], ("ia3", side))
+
+    def feedforward_sites(self, arch: Architecture) -> set[tuple[int, str]]:
+        """(stack, linear name) of the targets whose input is rescaled."""
+        if self.feedforward_modules == ():
+            return set()
+        return {(m.stack, m.linear.name) for m in select(arch, self.feedforward_modules, "feedforward_modules")}
+
 
 class IA3Linear(PeftLayer):
     """A linear layer whose output (or, for an FFN's down-projection, input) is rescaled by ``l``."""
 
-    mergeable = True
+    linear_update = True   # a rescaling is linear: merge folds it into W
 
     def __init__(self, base: nn.Linear, feedforward: bool):
         super().__init__(base)
@@ -105,18 +137,3 @@ class IA3Linear(PeftLayer):
     def extra_repr(self) -> str:
         where = "input" if self.feedforward else "output"
         return f"rescales the {where} ({self.l.numel()}), merged={self.merged}"
-
-
-def apply(model: nn.Module, config: IA3Config) -> None:
-    names = find_targets(model, config.target_modules)
-    feedforward = set()
-    if config.feedforward_modules != ():
-        feedforward = set(find_targets(model, config.feedforward_modules, field="feedforward_modules"))
-        stray = sorted(feedforward - set(names))
-        if stray:
-            raise ValueError(f"feedforward_modules={config.feedforward_modules!r} selects {stray}, "
-                             f"which target_modules={config.target_modules!r} does not")
-    for name in names:
-        replace_module(model, name, IA3Linear(model.get_submodule(name), feedforward=name in feedforward))
-    added = [p for _, layer in peft_layers(model) for p in layer.added_parameters()]
-    freeze_all_but(model, added, train_head=head_is_new(model))

@@ -8,23 +8,28 @@ so the update ``ΔW = scaling * B A`` has rank <= r, costs r (d + k) parameters 
 and is exactly zero at the start (B = 0): training begins from the pretrained model.
 rsLoRA uses ``scaling = alpha / sqrt(r)``, which keeps the update's size stable as r grows.
 After training, ``merge`` adds ΔW into W0, so inference costs exactly what the base model costs.
-``LowRankLinear`` is what every LoRA variant shares (DoRA, DyLoRA, AdaLoRA, QLoRA's 4-bit base).
+``LoRALinear`` is the whole layer; DoRA, DyLoRA and QLoRA (LoRA over a 4-bit base) build on it.
 """
 from __future__ import annotations
 
-import itertools
 import math
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from .base import (PeftConfig, PeftLayer, check_bool, check_positive, check_positive_int,
-                   check_probability, check_targets, find_targets, freeze_all_but, head_is_new,
-                   peft_layers, wrap_targets)
+from ..budget.arch import Architecture, select
+from .base import (Display, PeftConfig, PeftLayer, check_bool, check_positive, check_positive_int,
+                   check_probability, check_targets, find_targets, inject)
 from .nf4 import NF4Linear
 
 LINEAR_KINDS = (nn.Linear, NF4Linear)  # what the LoRA family wraps: float linears or 4-bit ones
+
+
+def scaling(alpha: float, r: int, use_rslora: bool = False) -> float:
+    """The factor in front of B A: α/r (LoRA), or α/√r (rsLoRA)."""
+    return alpha / (math.sqrt(r) if use_rslora else r)
 
 
 @dataclass
@@ -76,9 +81,49 @@ class LoRAConfig(PeftConfig):
         check_bool("use_rslora", self.use_rslora)
         check_bool("use_dora", self.use_dora)
 
+    labels: ClassVar[dict[str, Display]] = {
+        "lora": Display("#0072b2", "LoRA", "LoRA"),
+        "lora_qv": Display("#4a4ad0", "LoRA（仅 q、v）", "LoRA (q, v only)"),
+        "rslora": Display("#17becf", "rsLoRA", "rsLoRA"),
+        "dora": Display("#08306b", "DoRA", "DoRA"),
+        "loraplus": Display("#56b4e9", "LoRA+", "LoRA+"),   # LoRA trained with loraplus_optimizer
+    }
+
     @property
     def scaling(self) -> float:
-        return self.alpha / (math.sqrt(self.r) if self.use_rslora else self.r)
+        return scaling(self.alpha, self.r, self.use_rslora)
+
+    @classmethod
+    def example(cls, arch: Architecture, r: int = 8, bottleneck: int = 64, num_virtual_tokens: int = 20) -> "LoRAConfig":
+        """r and α = 2r on the attention's q and v (or the fused qkv), found by role, so it works for
+        GPT-2's ``c_attn`` as for LLaMA's ``q_proj``."""
+        targets = tuple(dict.fromkeys(l.name for s in arch.stacks for l in s.linears if l.role in ("q", "v", "qkv")))
+        return cls(r=r, alpha=2 * r, target_modules=targets)
+
+    def apply(self, model: nn.Module) -> None:
+        names = find_targets(model, self.target_modules, kind=LINEAR_KINDS)
+        inject(model, names, lambda module, name: make_layer(module, self))
+
+    def trainable_parameters(self, arch: Architecture, num_labels=None, folded=False) -> tuple[int, int]:
+        """A (r x k) + B (d x r) per target, + the magnitude m (d) with DoRA."""
+        return low_rank_parameters(arch, self.target_modules, "r", self.r, self.method,
+                                   per_target=lambda d, k: self.r * (d + k) + (d if self.use_dora else 0)), 0
+
+    def plan_activations(self, arch: Architecture, plan) -> None:
+        plan.adapt_linears(select(arch, self.target_modules), ("dora" if self.use_dora else "lora", self.r))
+        plan.lora_dropout = self.dropout
+
+
+def low_rank_parameters(arch: Architecture, target_modules, rank_name: str, r, method: str, per_target) -> int:
+    """Σ over the targeted linears of ``per_target(d, k)``, after checking the rank r against each
+    (a rank above min(d, k) cannot be reached by d x k matrices; the layers refuse it too)."""
+    check_positive_int(rank_name, r, owner=method)
+    total = 0
+    for m in select(arch, target_modules):
+        d, k = m.linear.out_features, m.linear.in_features
+        check_rank(rank_name, r, d, k, where=f"{m.linear.name} in {arch.name}")
+        total += m.count * per_target(d, k)
+    return total
 
 
 def check_common_fields(config) -> None:
@@ -88,93 +133,30 @@ def check_common_fields(config) -> None:
     config.target_modules = check_targets("target_modules", config.target_modules)
 
 
-def check_rank(name: str, r: int, base: nn.Module) -> None:
-    d, k = base.out_features, base.in_features
+def check_rank(name: str, r: int, d: int, k: int, where: str = "the layer") -> None:
+    """A rank above min(d, k) cannot be reached by a d x k update: refused by the layers and the calculator."""
     if r > min(d, k):
-        raise ValueError(f"{name}={r} exceeds the layer's rank limit min(d={d}, k={k})={min(d, k)}")
+        raise ValueError(f"{name}={r} exceeds the rank limit min(d={d}, k={k})={min(d, k)} of {where}; "
+                         f"allowed: 1 ... {min(d, k)}")
 
 
-class LowRankLinear(PeftLayer):
-    """``h = W0 x + ΔW x`` around a linear layer; ``merge`` folds ΔW into W0 and ``unmerge`` takes
-    it out again. Subclasses say what ΔW is: ``delta_weight()`` (d x k) and ``lora_output(x)``
-    (ΔW applied to x without forming the d x k matrix)."""
+class LoRALinear(PeftLayer):
+    """``h = W0 x + (α/r) · B A x`` around a linear layer W0 (d x k), ``ΔW = (α/r) · B A``.
 
-    def __init__(self, base: nn.Module, dropout: float = 0.0):
+    A (r x k) starts random and B (d x r) at zero, so ΔW = 0 and the layer starts as W0.
+    ``merge`` adds ΔW into W0 (inference then costs the base model's), ``unmerge`` takes it out.
+    """
+
+    linear_update = True   # ΔW x is linear in x, so it can be merged into W0
+
+    def __init__(self, base: nn.Module, r: int, alpha: float, dropout: float = 0.0,
+                 use_rslora: bool = False):
         super().__init__(base)
         self.in_features, self.out_features = base.in_features, base.out_features  # k, d
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         self.merged = False
-
-    @property
-    def device(self) -> torch.device:
-        return next(itertools.chain(self.base.parameters(), self.base.buffers())).device
-
-    @property
-    def mergeable(self) -> bool:
-        # A 4-bit base cannot absorb ΔW: rounding W0 + ΔW back to 16 levels per block erases most
-        # of a fine-tuning update, whose entries are far smaller than one NF4 step. So merging
-        # is refused (QLoRA: dequantize the base first, see qlora.dequantize).
-        return not isinstance(self.base, NF4Linear)
-
-    @property
-    def unmergeable_reason(self) -> str:
-        return (f"{type(self).__name__} over a 4-bit NF4Linear base (rounding W0 + ΔW back to 4 bits "
-                f"would erase ΔW; turn the base into float first with pl.methods.qlora.dequantize(model))")
-
-    def base_weight(self) -> torch.Tensor:
-        """W0, (d, k); a 4-bit base is dequantised on the fly."""
-        return self.base.dequantize() if isinstance(self.base, NF4Linear) else self.base.weight
-
-    @property
-    def weight(self) -> torch.Tensor:
-        """The effective weight W0 + ΔW, (d, k): the wrapper still looks like a linear layer to
-        code that reads weights instead of calling the module (nn.TransformerEncoderLayer's
-        inference fast path does)."""
-        return self.base_weight() if self.merged else self.base_weight() + self.delta_weight()
-
-    @property
-    def bias(self) -> torch.Tensor | None:
-        return self.base.bias
-
-    def delta_weight(self) -> torch.Tensor:
-        raise NotImplementedError
-
-    def lora_output(self, x: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        out = self.base(x)
-        if self.merged:
-            return out
-        return out + self.lora_output(x).to(out.dtype)
-
-    def check_merge(self, merging: bool) -> None:
-        if not self.mergeable:
-            raise ValueError(f"{self.unmergeable_reason} cannot be merged into the base weights")
-        if self.merged == merging:
-            raise ValueError(f"this {type(self).__name__} is {'already' if merging else 'not'} merged")
-
-    @torch.no_grad()
-    def merge(self) -> None:
-        self.check_merge(merging=True)
-        self.base.weight += self.delta_weight().to(self.base.weight.dtype)
-        self.merged = True
-
-    @torch.no_grad()
-    def unmerge(self) -> None:
-        self.check_merge(merging=False)
-        self.base.weight -= self.delta_weight().to(self.base.weight.dtype)
-        self.merged = False
-
-
-class LoRALinear(LowRankLinear):
-    """``base(x) + scaling * B(A(dropout(x)))`` around any linear-like module."""
-
-    def __init__(self, base: nn.Module, r: int, alpha: float, dropout: float = 0.0,
-                 use_rslora: bool = False):
-        super().__init__(base, dropout)
-        check_rank("r", r, base)
         k, d = self.in_features, self.out_features
+        check_rank("r", r, d, k)
         self.r, self.alpha, self.use_rslora = r, alpha, use_rslora
         self.A = nn.Parameter(torch.empty(r, k, dtype=torch.float32, device=self.device))
         self.B = nn.Parameter(torch.zeros(d, r, dtype=torch.float32, device=self.device))
@@ -182,7 +164,7 @@ class LoRALinear(LowRankLinear):
 
     @property
     def scaling(self) -> float:
-        return self.alpha / (math.sqrt(self.r) if self.use_rslora else self.r)
+        return scaling(self.alpha, self.r, self.use_rslora)
 
     def factors(self) -> tuple[torch.Tensor, torch.Tensor]:
         """(B, A): the two factors of ΔW. DyLoRA overrides this to use only the first b ranks."""
@@ -194,8 +176,40 @@ class LoRALinear(LowRankLinear):
         return self.scaling * (B @ A)
 
     def lora_output(self, x: torch.Tensor) -> torch.Tensor:
+        """ΔW x without forming the d x k matrix: (..., k) -> (..., r) -> (..., d)."""
         B, A = self.factors()
-        return (self.dropout(x) @ A.T @ B.T) * self.scaling  # (..., k) -> (..., r) -> (..., d)
+        return (self.dropout(x) @ A.T @ B.T) * self.scaling
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.base(x)                       # W0 x (+ bias)
+        if self.merged:
+            return out                           # ΔW is inside W0 already
+        return out + self.lora_output(x).to(out.dtype)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """The effective weight W0 + ΔW, (d, k): the wrapper still looks like a linear layer to
+        code that reads weights instead of calling the module (nn.TransformerEncoderLayer's
+        inference fast path does)."""
+        return self.base.weight if self.merged else self.base.weight + self.delta_weight()
+
+    @property
+    def bias(self) -> torch.Tensor | None:
+        return self.base.bias
+
+    @torch.no_grad()
+    def merge(self) -> None:
+        """W0 <- W0 + ΔW."""
+        self.check_merge(merging=True)
+        self.base.weight += self.delta_weight().to(self.base.weight.dtype)
+        self.merged = True
+
+    @torch.no_grad()
+    def unmerge(self) -> None:
+        """W0 <- W0 - ΔW (up to float rounding)."""
+        self.check_merge(merging=False)
+        self.base.weight -= self.delta_weight().to(self.base.weight.dtype)
+        self.merged = False
 
     def extra_repr(self) -> str:
         return f"r={self.r}, alpha={self.alpha}, scaling={self.scaling:g}, merged={self.merged}"
@@ -214,13 +228,3 @@ def make_layer(base: nn.Module, config: LoRAConfig) -> LoRALinear:
     return LAYERS[variant](base, config.r, config.alpha, config.dropout, config.use_rslora)
 
 
-def inject(model: nn.Module, config, make) -> None:
-    """The LoRA family's shared step: wrap the targets, train only what was added (+ head)."""
-    names = find_targets(model, config.target_modules, kind=LINEAR_KINDS)
-    wrap_targets(model, names, lambda module, name: make(module, config))
-    added = [p for _, layer in peft_layers(model) for p in layer.added_parameters()]
-    freeze_all_but(model, added, train_head=head_is_new(model))
-
-
-def apply(model: nn.Module, config: LoRAConfig) -> None:
-    inject(model, config, make_layer)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .base import check_positive
+from .base import check_non_negative, check_positive
 from .lora import LoRALinear
 
 
@@ -26,8 +26,7 @@ def loraplus_optimizer(model: nn.Module, lr: float, ratio: float = 16,
     """
     check_positive("lr", lr)
     check_positive("ratio", ratio)
-    if isinstance(weight_decay, bool) or not isinstance(weight_decay, (int, float)) or not weight_decay >= 0:
-        raise ValueError(f"weight_decay={weight_decay!r} must be a number >= 0")
+    check_non_negative("weight_decay", weight_decay)
     B = [m.B for m in model.modules() if isinstance(m, LoRALinear) and m.B.requires_grad]
     if not B:
         raise ValueError("loraplus_optimizer needs trainable LoRA layers: apply pl.LoRAConfig "

@@ -125,6 +125,12 @@ class NF4Linear(nn.Module):
             self.register_buffer("absmax", absmax)                  # fp32, one per block
         self.bias = None if bias is None else nn.Parameter(bias.detach().clone(), requires_grad=False)
 
+    # Why a LoRA update cannot be merged into this layer (read by PeftLayer.unmergeable_reason): rounding
+    # W0 + ΔW back to 16 levels per block erases most of a fine-tuning update, whose entries are far
+    # smaller than one NF4 step. QLoRA: dequantise the base first (qlora.dequantize).
+    merge_refusal = ("a 4-bit NF4Linear base (rounding W0 + ΔW back to 4 bits would erase ΔW; turn the base "
+                     "into float first with pl.methods.qlora.dequantize(model))")
+
     @classmethod
     def from_linear(cls, linear: nn.Linear, **kwargs) -> "NF4Linear":
         return cls(linear.weight, linear.bias, **kwargs)
@@ -143,6 +149,11 @@ class NF4Linear(nn.Module):
         """W0 as fp32, shape (d, k)."""
         return dequantize_nf4(self.codes, self.absmax_constants(), (self.out_features, self.in_features),
                               self.block_size)
+
+    @property
+    def weight(self) -> torch.Tensor:
+        """W0 as fp32, (d, k), dequantised on every read (a tensor, not a parameter: it never trains)."""
+        return self.dequantize()
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         bias = None if self.bias is None else self.bias.to(x.dtype)

@@ -14,17 +14,19 @@ With ``projection=False`` the prefix trains directly: that is P-Tuning v2 (``ptu
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from ..budget.arch import Architecture
 from ..model import VirtualTokens
-from . import soft_prompt
-from .base import PeftConfig, check_bool, check_positive_int
+from .base import Display, check_bool, check_positive_int
+from .soft_prompt import Reparameterisation, SoftPromptConfig, fold, model_shape
 
 
 @dataclass
-class PrefixTuningConfig(PeftConfig):
+class PrefixTuningConfig(SoftPromptConfig):
     """Prefix tuning: L key and L value vectors prepended inside every attention layer.
 
     Attributes
@@ -53,18 +55,55 @@ class PrefixTuningConfig(PeftConfig):
         check_positive_int("encoder_hidden_size", self.encoder_hidden_size)
         check_bool("projection", self.projection)
 
+    labels: ClassVar[dict[str, Display]] = {
+        "prefix_tuning": Display("#e78ac3", "前缀微调（Prefix Tuning）", "Prefix tuning")}
 
-def as_virtual_tokens(P: torch.Tensor) -> VirtualTokens:
+    @property
+    def foldable(self) -> bool:
+        return self.projection   # pl.fold replaces the MLP by the prefix it produces
+
+    def prompt_module(self, model: nn.Module) -> nn.Module:
+        return prefix_module(model, self.num_virtual_tokens, self.encoder_hidden_size if self.projection else None)
+
+    def adapter_state(self, model: nn.Module) -> dict:
+        """Saved with the adapter: whether the MLP was folded (then only the prefix is stored)."""
+        return {"folded": self.projection and not isinstance(model.soft_prompt, PrefixEncoder)}
+
+    def restore_state(self, model: nn.Module, state: dict) -> None:
+        if state.get("folded"):
+            fold(model)
+
+    def trainable_parameters(self, arch: Architecture, num_labels=None, folded=False) -> tuple[int, int]:
+        """L·2·n_layers·d_kv; while the MLP trains: P' (L x d_kv) -> Linear(d_kv, h) -> Linear(h, 2·n_layers·d_kv).
+        d_kv is the key/value width: d_model, or n_kv_heads x head_dim under grouped-query attention."""
+        L, d_kv, n = self.virtual_tokens(arch), arch.kv_dim, arch.n_layers   # HF: token_dim = n_kv_heads x head_dim
+        if not self.projection or folded:
+            return prefix_parameters(arch, L), 0
+        h = check_positive_int("encoder_hidden_size", self.encoder_hidden_size, owner=self.method)
+        return L * d_kv + (d_kv * h + h) + (h * 2 * n * d_kv + 2 * n * d_kv), 0
+
+    def plan_activations(self, arch: Architecture, plan) -> None:
+        plan.prefix = self.num_virtual_tokens
+        if self.projection:
+            plan.reparam_tokens = self.num_virtual_tokens * self.encoder_hidden_size
+
+
+def prefix_parameters(arch: Architecture, L: int) -> int:
+    """L keys and L values of width d_kv in each of the n_layers attention layers."""
+    return L * 2 * arch.n_layers * arch.kv_dim
+
+
+def as_virtual_tokens(prefix: torch.Tensor) -> VirtualTokens:
     """(n_layers, 2, L, d) -> one (key, value) pair per layer, each (1, L, d)."""
-    return VirtualTokens(prefix=[(layer[0][None], layer[1][None]) for layer in P])
+    return VirtualTokens(prefix=[(layer[0][None], layer[1][None]) for layer in prefix])
 
 
 class PrefixKV(nn.Module):
     """The prefix itself: L keys and L values per layer, trained directly (or folded from the MLP)."""
 
-    def __init__(self, P: torch.Tensor):
+    def __init__(self, prefix: torch.Tensor):
         super().__init__()
-        self.P = nn.Parameter(P.detach().clone())   # (n_layers, 2 [key, value], L, d)
+        self.P = nn.Parameter(prefix.detach().clone())   # the prefix P, (n_layers, 2 [key, value], L, d)
 
     def forward(self) -> VirtualTokens:
         return as_virtual_tokens(self.P)
@@ -74,7 +113,7 @@ class PrefixKV(nn.Module):
         return f"L={L}, n_layers={n_layers}, d={d}"
 
 
-class PrefixEncoder(nn.Module):
+class PrefixEncoder(Reparameterisation):
     """``P = MLP(P')``: L input vectors -> Linear(d, h) -> Tanh -> Linear(h, 2·n_layers·d)."""
 
     def __init__(self, L: int, d: int, n_layers: int, h: int):
@@ -85,8 +124,8 @@ class PrefixEncoder(nn.Module):
 
     def prefix(self) -> torch.Tensor:
         L, d = self.inputs.shape
-        P = self.mlp(self.inputs)                               # (L, 2·n_layers·d)
-        return P.view(L, self.n_layers, 2, d).permute(1, 2, 0, 3)  # (n_layers, 2, L, d)
+        flat = self.mlp(self.inputs)                               # (L, 2·n_layers·d)
+        return flat.view(L, self.n_layers, 2, d).permute(1, 2, 0, 3)  # P: (n_layers, 2, L, d)
 
     def forward(self) -> VirtualTokens:
         return as_virtual_tokens(self.prefix())
@@ -96,35 +135,12 @@ class PrefixEncoder(nn.Module):
         return PrefixKV(self.prefix().detach())
 
 
-def install(model: nn.Module, L: int, method: str, encoder_hidden_size: int | None = None) -> None:
-    """Fill the slot with L key/value pairs per layer, through an MLP of width h if one is given.
+def prefix_module(model: nn.Module, L: int, encoder_hidden_size: int | None = None) -> nn.Module:
+    """L key/value pairs per layer, through an MLP of width h if one is given.
 
     Shared with P-Tuning v2, which is this with no MLP.
     """
-    soft_prompt.require_slot(model, method)
-    soft_prompt.check_fits(model, L)
-    d, n_layers = soft_prompt.model_shape(model)
+    d, n_layers = model_shape(model)
     if encoder_hidden_size is not None:
-        module = PrefixEncoder(L, d, n_layers, encoder_hidden_size)
-    else:
-        module = PrefixKV(torch.randn(n_layers, 2, L, d))   # N(0, 1), as HF PEFT's prefix embedding
-    soft_prompt.install(model, module)
-
-
-def apply(model: nn.Module, config: PrefixTuningConfig) -> None:
-    install(model, config.num_virtual_tokens, "prefix tuning",
-            config.encoder_hidden_size if config.projection else None)
-
-
-fold = soft_prompt.fold
-remove = soft_prompt.remove
-
-
-def adapter_state(model: nn.Module) -> dict:
-    """Saved with the adapter: whether the MLP was folded (then only the prefix is stored)."""
-    return {"folded": model.peft_config.projection and not isinstance(model.soft_prompt, PrefixEncoder)}
-
-
-def restore_state(model: nn.Module, state: dict) -> None:
-    if state.get("folded"):
-        fold(model)
+        return PrefixEncoder(L, d, n_layers, encoder_hidden_size)
+    return PrefixKV(torch.randn(n_layers, 2, L, d))   # N(0, 1), as HF PEFT's prefix embedding

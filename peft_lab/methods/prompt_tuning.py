@@ -12,17 +12,19 @@ as the embeddings of a task description such as "这条评论的情感是" repea
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from ..budget.arch import Architecture
 from ..model import VirtualTokens
-from . import soft_prompt
-from .base import PeftConfig, check_positive_int
+from .base import Display, check_positive_int
+from .soft_prompt import SoftPromptConfig, prompt_copies
 
 
 @dataclass
-class PromptTuningConfig(PeftConfig):
+class PromptTuningConfig(SoftPromptConfig):
     """Prompt tuning: L trainable vectors P_e (L x d) prepended to the input embeddings.
 
     Attributes
@@ -48,6 +50,19 @@ class PromptTuningConfig(PeftConfig):
         check_positive_int("num_virtual_tokens", self.num_virtual_tokens)
         if self.init_text is not None and (not isinstance(self.init_text, str) or not self.init_text.strip()):
             raise ValueError(f"init_text={self.init_text!r} must be None (random init) or a non-empty string")
+
+    labels: ClassVar[dict[str, Display]] = {
+        "prompt_tuning": Display("#00795a", "提示微调（Prompt Tuning）", "Prompt tuning")}
+
+    def prompt_module(self, model: nn.Module) -> nn.Module:
+        return PromptEmbedding(initial_prompt(model, self))
+
+    def trainable_parameters(self, arch: Architecture, num_labels=None, folded=False) -> tuple[int, int]:
+        """L·d (x 2 on an encoder-decoder LM: one prompt per stack, as HF PEFT)."""
+        return prompt_copies(arch, num_labels) * self.virtual_tokens(arch) * arch.d_model, 0
+
+    def plan_activations(self, arch: Architecture, plan) -> None:
+        plan.prompt = self.num_virtual_tokens
 
 
 class PromptEmbedding(nn.Module):
@@ -83,12 +98,3 @@ def initial_prompt(model: nn.Module, config: PromptTuningConfig) -> torch.Tensor
     ids = vocab.encode(config.init_text, bos=False)
     ids = (ids * (L // len(ids) + 1))[:L]   # repeat, then truncate, to exactly L tokens
     return W[torch.tensor(ids, device=W.device)].clone()
-
-
-def apply(model: nn.Module, config: PromptTuningConfig) -> None:
-    soft_prompt.require_slot(model, "prompt tuning")
-    soft_prompt.check_fits(model, config.num_virtual_tokens)
-    soft_prompt.install(model, PromptEmbedding(initial_prompt(model, config)))
-
-
-remove = soft_prompt.remove

@@ -15,20 +15,22 @@ so that parameter counts agree.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
+from ..budget.arch import Architecture
 from ..model import VirtualTokens
-from . import soft_prompt
-from .base import PeftConfig, check_choice, check_positive_int
+from .base import Display, check_choice, check_positive_int
 from .prompt_tuning import PromptEmbedding
+from .soft_prompt import Reparameterisation, SoftPromptConfig, fold, model_shape, prompt_copies
 
 ENCODERS = ("mlp", "lstm")
 
 
 @dataclass
-class PTuningConfig(PeftConfig):
+class PTuningConfig(SoftPromptConfig):
     """P-Tuning: L virtual input tokens produced by a prompt encoder, ``MLP(LSTM(P_0..P_L-1))``.
 
     Attributes
@@ -57,8 +59,46 @@ class PTuningConfig(PeftConfig):
         check_positive_int("encoder_hidden_size", self.encoder_hidden_size)
         check_choice("encoder", self.encoder, ENCODERS)
 
+    labels: ClassVar[dict[str, Display]] = {"p_tuning": Display("#66c2a4", "P-Tuning", "P-Tuning")}
+    foldable = True   # pl.fold replaces the encoder by the L vectors it produces
 
-class PromptEncoder(nn.Module):
+    def prompt_module(self, model: nn.Module) -> nn.Module:
+        d, _ = model_shape(model)
+        return PromptEncoder(self.num_virtual_tokens, d, self.encoder_hidden_size, self.encoder)
+
+    def adapter_state(self, model: nn.Module) -> dict:
+        """Saved with the adapter: whether the encoder was folded (then only L x d vectors are stored)."""
+        return {"folded": not isinstance(model.soft_prompt, PromptEncoder)}
+
+    def restore_state(self, model: nn.Module, state: dict) -> None:
+        if state.get("folded"):
+            fold(model)
+
+    def trainable_parameters(self, arch: Architecture, num_labels=None, folded=False) -> tuple[int, int]:
+        """L·d (per stack, as prompt tuning), + the prompt encoder while it is not folded."""
+        prompt = prompt_copies(arch, num_labels) * self.virtual_tokens(arch) * arch.d_model
+        if folded:
+            return prompt, 0
+        h = check_positive_int("encoder_hidden_size", self.encoder_hidden_size, owner=self.method)
+        return prompt + prompt_encoder_parameters(arch.d_model, h, self.encoder), 0
+
+    def plan_activations(self, arch: Architecture, plan) -> None:
+        plan.prompt = self.num_virtual_tokens
+        if self.encoder == "mlp":
+            plan.reparam_tokens = 2 * self.num_virtual_tokens * self.encoder_hidden_size
+
+
+def prompt_encoder_parameters(d: int, h: int, encoder: str) -> int:
+    """``PromptEncoder``'s count (HF PEFT's too): MLP d-h-h-d, or a 2-layer BiLSTM(d, h) + MLP 2h-2h-d."""
+    if encoder == "mlp":
+        return (d * h + h) + (h * h + h) + (h * d + d)
+    check_choice("encoder", encoder, ENCODERS, owner="p_tuning")
+    # per direction and layer: 4h x input + 4h x h + two 4h biases; the second layer reads 2h
+    lstm = 2 * (4 * h * d + 4 * h * h + 8 * h) + 2 * (4 * h * 2 * h + 4 * h * h + 8 * h)
+    return lstm + (2 * h * 2 * h + 2 * h) + (2 * h * d + d)
+
+
+class PromptEncoder(Reparameterisation):
     """Pseudo-token inputs (L x d) -> [BiLSTM] -> MLP -> L virtual tokens (L x d)."""
 
     def __init__(self, L: int, d: int, h: int, encoder: str = "mlp"):
@@ -84,25 +124,3 @@ class PromptEncoder(nn.Module):
         """The vectors this encoder produces, as plain prompt-tuning parameters."""
         with torch.enable_grad():   # the LSTM's no-grad kernel rounds differently (~1e-8): use the training path
             return PromptEmbedding(self.vectors()[0].detach())
-
-
-def apply(model: nn.Module, config: PTuningConfig) -> None:
-    soft_prompt.require_slot(model, "P-Tuning")
-    soft_prompt.check_fits(model, config.num_virtual_tokens)
-    d, _ = soft_prompt.model_shape(model)
-    encoder = PromptEncoder(config.num_virtual_tokens, d, config.encoder_hidden_size, config.encoder)
-    soft_prompt.install(model, encoder)
-
-
-fold = soft_prompt.fold
-remove = soft_prompt.remove
-
-
-def adapter_state(model: nn.Module) -> dict:
-    """Saved with the adapter: whether the encoder was folded (then only L x d vectors are stored)."""
-    return {"folded": not isinstance(model.soft_prompt, PromptEncoder)}
-
-
-def restore_state(model: nn.Module, state: dict) -> None:
-    if state.get("folded"):
-        fold(model)

@@ -12,15 +12,18 @@ with the projection off.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 from torch import nn
 
-from . import prefix_tuning, soft_prompt
-from .base import PeftConfig, check_positive_int
+from ..budget.arch import Architecture
+from .base import Display, check_positive_int
+from .prefix_tuning import prefix_module, prefix_parameters
+from .soft_prompt import SoftPromptConfig
 
 
 @dataclass
-class PTuningV2Config(PeftConfig):
+class PTuningV2Config(SoftPromptConfig):
     """P-Tuning v2: deep prompt tuning, L key/value vectors per layer trained directly.
 
     Attributes
@@ -38,9 +41,14 @@ class PTuningV2Config(PeftConfig):
     def __post_init__(self):
         check_positive_int("num_virtual_tokens", self.num_virtual_tokens)
 
+    labels: ClassVar[dict[str, Display]] = {"p_tuning_v2": Display("#7a0177", "P-Tuning v2", "P-Tuning v2")}
 
-def apply(model: nn.Module, config: PTuningV2Config) -> None:
-    prefix_tuning.install(model, config.num_virtual_tokens, "P-Tuning v2")
+    def prompt_module(self, model: nn.Module) -> nn.Module:
+        return prefix_module(model, self.num_virtual_tokens)   # prefix tuning's prefix, no MLP
 
+    def trainable_parameters(self, arch: Architecture, num_labels=None, folded=False) -> tuple[int, int]:
+        """L·2·n_layers·d_kv, as prefix tuning without its MLP."""
+        return prefix_parameters(arch, self.virtual_tokens(arch)), 0
 
-remove = soft_prompt.remove
+    def plan_activations(self, arch: Architecture, plan) -> None:
+        plan.prefix = self.num_virtual_tokens

@@ -16,12 +16,14 @@ refuses with a clear error rather than silently losing the adapter. To deploy a 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import ClassVar
 
 import torch
 from torch import nn
 
-from .base import check_choice, find_targets, replace_module
-from .lora import LINEAR_KINDS, LoRAConfig, inject, make_layer
+from ..budget.arch import Architecture
+from .base import Display, check_choice, find_targets, replace_module
+from .lora import LINEAR_KINDS, LoRAConfig
 from .nf4 import BLOCK_SIZES, NF4Linear
 
 
@@ -75,6 +77,21 @@ class QLoRAConfig(LoRAConfig):
         check_choice("double_quant", self.double_quant, (True, False))
         check_choice("double_quant_block_size", self.double_quant_block_size, BLOCK_SIZES)
 
+    labels: ClassVar[dict[str, Display]] = {"qlora": Display("#9ecae1", "QLoRA", "QLoRA")}
+
+    @classmethod
+    def example(cls, arch: Architecture, r: int = 8, bottleneck: int = 64, num_virtual_tokens: int = 20) -> "QLoRAConfig":
+        return cls(r=r, alpha=2 * r)   # on every linear layer, as the paper
+
+    def apply(self, model: nn.Module) -> None:
+        find_targets(model, self.target_modules, kind=LINEAR_KINDS)  # a bad target fails before any change
+        quantize_base(model, self)
+        super().apply(model)   # LoRA's layers, over the 4-bit linears
+
+    def plan_activations(self, arch: Architecture, plan) -> None:
+        super().plan_activations(arch, plan)
+        plan.quantized = True   # 4-bit frozen linear weights
+
 
 def quantize_base(model: nn.Module, config: QLoRAConfig) -> None:
     """Replace every ``nn.Linear`` except the head by an ``NF4Linear`` (already 4-bit ones stay)."""
@@ -86,12 +103,6 @@ def quantize_base(model: nn.Module, config: QLoRAConfig) -> None:
             replace_module(model, name, NF4Linear.from_linear(
                 module, block_size=config.block_size, double_quant=config.double_quant,
                 double_quant_block_size=config.double_quant_block_size))
-
-
-def apply(model: nn.Module, config: QLoRAConfig) -> None:
-    find_targets(model, config.target_modules, kind=LINEAR_KINDS)  # a bad target fails before any change
-    quantize_base(model, config)
-    inject(model, config, make_layer)
 
 
 @torch.no_grad()

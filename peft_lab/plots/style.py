@@ -15,23 +15,22 @@ import numpy as np
 from matplotlib import font_manager
 from matplotlib.colors import to_rgb
 
+from ..methods import LABELS
+
 BUNDLED_FONT = ("mplfonts", "fonts/NotoSansCJKsc-Regular.otf")
 SYSTEM_CJK_FAMILIES = ("Noto Sans CJK SC", "Noto Sans SC", "Source Han Sans SC", "WenQuanYi Micro Hei",
                        "PingFang SC", "Microsoft YaHei", "SimHei")
 _registered: dict[str, str | None] = {}
 
 # One colour per method, the same in every figure of the suite (colour-blind-safe Tableau/Okabe-Ito mix).
-# Methods of one family share a hue but differ clearly in lightness or shade: every two methods that
-# appear together (a family, the learning-rate panels, the rank rules) are at least MIN_DELTA_E apart
-# in CIE Lab, every two distinct methods at least half that (tests/test_plots.py checks both).
+# Each method declares its labels' colours itself (``labels`` of its config, gathered in
+# ``methods.LABELS``); the series below are not methods. Methods of one family share a hue but differ
+# clearly in lightness or shade: every two methods that appear together (a family, the learning-rate
+# panels, the rank rules) are at least MIN_DELTA_E apart in CIE Lab, every two distinct methods at least
+# half that (tests/test_plots.py checks both).
 PALETTE = {
-    "full": "#4d4d4d", "head_only": "#a6a6a6", "bitfit": "#8c6d31",
-    "lora": "#0072b2", "lora_qv": "#4a4ad0", "rslora": "#17becf", "dora": "#08306b", "loraplus": "#56b4e9",
-    "dylora": "#80cdc1", "adalora": "#3f51b5", "qlora": "#9ecae1",
-    "adapter": "#e69f00", "adapter_houlsby": "#e69f00", "adapter_pfeiffer": "#d55e00",
-    "adapter_parallel": "#f0b45a",
-    "prompt_tuning": "#00795a", "p_tuning": "#66c2a4", "prefix_tuning": "#e78ac3", "p_tuning_v2": "#7a0177",
-    "ia3": "#5e3c99", "scratch": "#d4d4d4", "pretrained": "#0072b2", "tfidf": "#000000",
+    **{label: shown.colour for label, shown in LABELS.items()},
+    "scratch": "#d4d4d4", "pretrained": "#0072b2", "tfidf": "#000000",
     # the scaling rules of the LoRA rank sweep: α fixed is plain LoRA, the rsLoRA rule is rsLoRA;
     # α = 2r gets a hue of its own (a second dark blue was indistinguishable on a projector)
     "alpha=16": "#0072b2", "alpha=2r": "#b2182b", "rslora_rule": "#17becf",
