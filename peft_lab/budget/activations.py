@@ -10,7 +10,7 @@ under autograd at all depends on whether anything before it requires a gradient:
 on q and v, the first block's frozen norm and k projection record nothing.
 
 This module walks one pre-norm transformer block per layer with those rules. For
-``peft_lab.TinyTransformer`` it reproduces ``peft_lab.memory.SavedTensorMeter`` byte for byte
+``peft_lab.TinyTransformer`` it reproduces ``peft_lab.measured_memory.SavedTensorMeter`` byte for byte
 (``tests/test_budget_memory.py``). For other architectures it is an op-level estimate of the
 same computation with eager attention; for full fine-tuning of a GPT-style block in 16 bits it
 equals Korthikanti et al. (2022, "Reducing Activation Recomputation in Large Transformer

@@ -7,8 +7,6 @@ a method means: its module, one entry in ``REGISTRY`` below (and the import besi
 """
 from __future__ import annotations
 
-import importlib
-from types import ModuleType
 
 from torch import nn
 
@@ -72,12 +70,6 @@ def config_class(config_or_name) -> type[PeftConfig]:
     if name not in REGISTRY:
         raise ValueError(f"unknown PEFT method {name!r}; known methods: {sorted(REGISTRY)}")
     return REGISTRY[name]
-
-
-def method_module(config_or_name) -> ModuleType:
-    """The module that defines a method (its config, layers and helpers such as ``dylora.set_rank``).
-    Not how the package calls a method: that is the protocol on the config (``base.PeftConfig``)."""
-    return importlib.import_module(config_class(config_or_name).__module__)
 
 
 def config_from_dict(method: str, d: dict) -> PeftConfig:
