@@ -3,6 +3,8 @@
 
     python3 dev.py lab     # create .venv, install peft_lab, health check, open JupyterLab on notebooks/
     python3 dev.py test    # create .venv, install peft_lab with the dev extra, run every test
+    python3 dev.py slides  # execute the notebooks, write offline reveal.js decks to out/slides/
+    python3 dev.py book    # execute the notebooks, write the offline HTML book to out/book/html/
 
 Both steps are idempotent: an existing .venv is reused, torch is installed once, and pip runs
 again only when pyproject.toml has changed since the last install. Arguments after `lab` go to
@@ -166,6 +168,9 @@ def main(argv: list[str]) -> int:
     if command == "test":
         setup("[dev]")
         return subprocess.run([str(PYTHON), "-m", "pytest", *argv[1:]], cwd=ROOT).returncode
+    if command in ("slides", "book"):   # the classroom builds (peft_lab/classroom); arguments go to them
+        setup("[classroom]")
+        return subprocess.run([str(PYTHON), "-m", "peft_lab.classroom", command, *argv[1:]], cwd=ROOT).returncode
     print(__doc__)
     return 2
 

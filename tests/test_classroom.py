@@ -121,3 +121,29 @@ def test_stamp_moves_every_notebook_to_a_new_address():
     assert hosted.installs_from(hosted.stamp(moved, hosted.repository_url())) == hosted.repository_url()
     with pytest.raises(ValueError, match="url="):
         hosted.install_block("git@example.org:x.git")
+
+
+# --- widgets without a kernel ------------------------------------------------------------------------
+
+def test_a_frozen_widget_shows_its_default_state_and_how_to_run_it():
+    import ipywidgets
+
+    from peft_lab import widgets
+    from peft_lab.classroom import static_widgets
+    from peft_lab.i18n import t
+    box = widgets.rank_explorer(r=8, alpha=16)
+    state = ipywidgets.Widget.get_manager_state(drop_defaults=False)
+    view = {"output_type": "display_data", "metadata": {},
+            "data": {static_widgets.VIEW: {"model_id": box.model_id, "version_major": 2}, "text/plain": "VBox()"}}
+    nb = {"metadata": {"widgets": {static_widgets.STATE: state}},
+          "cells": [code("widgets.rank_explorer()") | {"outputs": [view]}, md("正文")]}
+    static_widgets.freeze(nb)
+    assert "widgets" not in nb["metadata"]
+    note, *figures = nb["cells"][0]["outputs"]
+    page = note["data"]["text/html"]
+    assert t("w_static") in page
+    for slider in box.controls.values():
+        assert f"{slider.description} {slider.value}" in page
+    assert box.html.value in page                              # the numbers the widget showed
+    assert [f["data"]["image/png"] for f in figures] == [o["data"]["image/png"] for o in box.plot.outputs]
+    assert static_widgets.VIEW not in json.dumps(nb)

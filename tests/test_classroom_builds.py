@@ -1,0 +1,79 @@
+"""The offline builds, on the committed notebooks (unexecuted: structure and assets, not outputs):
+the reveal.js decks and the HTML book have every section, and load nothing from the network."""
+import html
+import json
+import re
+from pathlib import Path
+
+import pytest
+
+from peft_lab.classroom import offline, slides
+from peft_lab.notebook import notebook_paths
+
+pytest.importorskip("sphinx_revealjs", reason="the classroom extra is not installed")
+pytest.importorskip("jupyter_server_mathjax", reason="the classroom extra is not installed")
+
+NOTEBOOKS = notebook_paths()
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def visible(fragment: str) -> str:
+    """The text of an HTML fragment, as a reader sees it (no tags, entities decoded, spaces collapsed)."""
+    return " ".join(html.unescape(re.sub(r"<[^>]+>", "", fragment)).split())
+
+
+def local_references(page: str) -> list[str]:
+    return re.findall(r"""<(?:script|link)\b[^>]*?\b(?:src|href)\s*=\s*["']([^"'#]+)""", page)
+
+
+@pytest.fixture(scope="module")
+def decks(tmp_path_factory):
+    from peft_lab.classroom import deck
+    out = tmp_path_factory.mktemp("slides")
+    return out, {p.name.removesuffix(".slides.html"): p.read_text(encoding="utf-8")
+                 for p in deck.build(NOTEBOOKS, out, run=False)}
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_each_deck_has_its_sections_as_slides(decks, path):
+    out, pages = decks
+    page, nb = pages[path.stem], load(path)
+    body = page.split('<div class="slides">', 1)[1]
+    # top-level <section>s are the slides; nested ones are the ### subslides
+    depth, top = 0, 0
+    for tag in re.findall(r"<(/?)section\b", body):
+        depth += -1 if tag else 1
+        top += (not tag and depth == 1)
+    assert top == slides.slide_types(nb).count("slide"), f"{path.name}: {top} slides in the deck"
+    titles = [visible(h.split('<a class="anchor-link"')[0]) for h in re.findall(r"<h2\b[^>]*>(.*?)</h2>", body, re.S)]
+    expected = [visible(t) for t in slides.sections(nb)]
+    assert titles == expected, f"{path.name}: the deck's sections differ from the notebook's ## headings"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_each_deck_loads_nothing_from_the_network(decks, path):
+    out, pages = decks
+    page = pages[path.stem]
+    assert offline.remote_references(page) == []
+    refs = local_references(page)
+    assert any("reveal.js" in r for r in refs) and any("MathJax.js" in r for r in refs), refs
+    missing = [r for r in refs if not (out / r.split("?")[0]).exists()]
+    assert missing == [], f"{path.name} refers to files that are not next to it: {missing}"
+
+
+def test_the_setup_cell_is_not_on_a_slide(decks):
+    _, pages = decks
+    for name, page in pages.items():
+        assert "import peft_lab as pl" not in page, f"{name}: the setup cell (slide_type skip) is shown"
+
+
+def test_the_cdn_check_finds_what_nbconvert_would_fetch():
+    """The same check on nbconvert's own default template, which uses CDNs: it must object."""
+    import nbformat
+    from nbconvert import SlidesExporter
+    page, _ = SlidesExporter().from_notebook_node(nbformat.read(NOTEBOOKS[0], as_version=4))
+    found = " ".join(offline.remote_references(page))
+    assert "reveal.js" in found and "require" in found and "mathjax" in found.lower()
