@@ -77,3 +77,66 @@ def test_the_cdn_check_finds_what_nbconvert_would_fetch():
     page, _ = SlidesExporter().from_notebook_node(nbformat.read(NOTEBOOKS[0], as_version=4))
     found = " ".join(offline.remote_references(page))
     assert "reveal.js" in found and "require" in found and "mathjax" in found.lower()
+
+
+# --- the book ----------------------------------------------------------------------------------------
+
+SMOKE = ["%matplotlib inline\nimport peft_lab as pl\nfrom peft_lab import plots, widgets",
+         "fig = plots.ch2_lora.lora_diagram(d=64, k=32, r=4)",
+         "widgets.rank_explorer(d=64, k=32, r=4, alpha=8)"]
+
+
+@pytest.fixture(scope="module")
+def book(tmp_path_factory):
+    """The six committed notebooks unexecuted, plus one small notebook executed for real (a figure and
+    a widget), built the way ``dev.py book`` builds: checks pages, search and images in minutes."""
+    pytest.importorskip("sphinx_book_theme", reason="the classroom extra is not installed")
+    import nbformat
+
+    from peft_lab.classroom import book, execute
+    tmp = tmp_path_factory.mktemp("book")
+    smoke = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell("# 冒烟测试\n\n## 一张图和一个控件")]
+                                     + [nbformat.v4.new_code_cell(c) for c in SMOKE])
+    smoke.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    nbformat.write(smoke, tmp / "99_smoke.ipynb")
+    ran = execute.executed(tmp / "99_smoke.ipynb", folder=tmp / "executed")
+    index = book.build(NOTEBOOKS, tmp / "out", run=False, extra={"99_smoke": ran})
+    return index.parent
+
+
+def test_the_book_has_a_page_per_notebook_and_a_table_of_contents(book):
+    index = (book / "index.html").read_text(encoding="utf-8")
+    for path in [*NOTEBOOKS, Path("99_smoke.ipynb")]:
+        page = book / f"{path.stem}.html"
+        assert page.exists(), f"no page for {path.name}"
+        assert f'href="{path.stem}.html"' in index, f"the table of contents does not link {path.name}"
+    for path in NOTEBOOKS:
+        title = next(t for c in load(path)["cells"] for lv, t in slides._headings(c) if lv == 1)
+        assert visible(title) in visible((book / f"{path.stem}.html").read_text(encoding="utf-8"))
+
+
+def test_the_book_is_searchable_in_chinese(book):
+    assert (book / "search.html").exists()
+    text = (book / "searchindex.js").read_text(encoding="utf-8")
+    terms = json.loads(text[text.index("(") + 1:text.rindex(")")])["terms"]
+    assert "lora" in terms
+    assert {"微调", "参数"} <= set(terms), "Chinese words are not indexed (is jieba installed?)"
+
+
+def test_the_book_shows_executed_figures_and_frozen_widgets(book):
+    from peft_lab.i18n import t
+    page = (book / "99_smoke.html").read_text(encoding="utf-8")
+    images = re.findall(r'<img[^>]*src="([^"]+)"', page)
+    assert len(images) >= 2, "the figure and the widget's figure"   # lora_diagram, rank_explorer's plot
+    assert all((book / src).exists() for src in images), images
+    assert visible(t("w_static")).replace("`", "") in visible(page)
+
+
+def test_the_book_loads_nothing_from_the_network(book):
+    pages = list(book.glob("*.html"))       # the site's pages (_static/ holds the theme's own templates)
+    assert len(pages) > len(NOTEBOOKS)
+    for page in pages:
+        text = page.read_text(encoding="utf-8")
+        assert offline.remote_references(text) == [], page.name
+        missing = [r for r in local_references(text) if not (page.parent / r.split("?")[0]).exists()]
+        assert missing == [], f"{page.name} refers to missing files: {missing}"

@@ -32,11 +32,12 @@ def exporter():
 def build(paths=None, out: Path = OUT, run: bool = True) -> list[Path]:
     """Write one deck per notebook into ``out`` (executed first unless ``run=False``); return the
     decks' paths. Raises RuntimeError if a deck would load anything from the network."""
+    import nbformat
     out.mkdir(parents=True, exist_ok=True)
     offline.place(out)
     written, export = [], exporter()
     for path in paths or notebook_paths():
-        nb = static_widgets.freeze(copy.deepcopy(executed(path, run=run)))
+        nb = nbformat.from_dict(static_widgets.freeze(copy.deepcopy(executed(path, run=run))))
         page, _ = export.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
         if remote := offline.remote_references(page):
             raise RuntimeError(f"{path.name}: the deck would load {remote} from the network")

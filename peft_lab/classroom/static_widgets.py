@@ -10,6 +10,7 @@ image outputs (so the book saves them as image files and the slides embed them).
 from __future__ import annotations
 
 import html
+import re
 
 from ..i18n import t
 
@@ -58,7 +59,7 @@ def frozen_outputs(view: dict, nb: dict) -> list[dict]:
         elif name.endswith("Model") and not name.endswith(("BoxModel", "LayoutModel", "StyleModel")):
             if (text := _control(state)) is not None:
                 parts.append(f"<code>{html.escape(text)}</code>")
-    note = f"<p><em>{html.escape(t('w_static'))}</em></p>"
+    note = "<p><em>" + re.sub(r"`([^`]+)`", r"<code>\1</code>", html.escape(t("w_static"))) + "</em></p>"
     box = f'<div class="peft-lab-static-widget">{note}{" ".join(parts)}</div>'
     return [{"output_type": "display_data", "metadata": {}, "data": {"text/html": box}}, *figures]
 
