@@ -40,6 +40,9 @@ nb_output_stderr = "remove"              # warnings and progress bars are not pa
 myst_enable_extensions = ["dollarmath", "amsmath", "html_image"]
 myst_heading_anchors = 3
 mathjax_path = "{mathjax}/MathJax.js?config={config}"
+# MathJax 2 (the local copy): myst-nb marks notebook pages tex2jax_ignore and the math spans "math"
+mathjax2_config = {{"tex2jax": {{"processClass": "math|tex2jax_process|mathjax_process",
+                                "ignoreClass": "tex2jax_ignore|mathjax_ignore"}}}}
 suppress_warnings = ["myst.header", "mystnb.unknown_mime_type", "misc.highlighting_failure"]
 exclude_patterns = ["_build"]
 '''
