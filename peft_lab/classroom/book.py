@@ -31,6 +31,7 @@ extensions = ["myst_nb"]
 html_theme = "sphinx_book_theme"
 html_title = {title!r}
 html_static_path = ["_static"]
+html_css_files = ["peft_lab.css"]
 html_search_language = "zh"
 html_theme_options = {{"use_download_button": False, "use_fullscreen_button": False,
                        "use_repository_button": False, "show_toc_level": 2}}
@@ -72,6 +73,7 @@ def write_sources(notebooks: dict, src: Path) -> None:
     (src / "conf.py").write_text(CONF.format(title=TITLE, mathjax=mathjax, config=offline.MATHJAX_CONFIG),
                                  encoding="utf-8")
     (src / "index.md").write_text(INDEX.format(title=TITLE, chapters="\n".join(notebooks)), encoding="utf-8")
+    (src / "_static" / "peft_lab.css").write_text(static_widgets.CSS, encoding="utf-8")
     offline.place(src, reveal=False)
     shutil.move(str(src / offline.MATHJAX), str(src / "_static" / mathjax))
     for name, nb in notebooks.items():

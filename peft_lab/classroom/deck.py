@@ -38,7 +38,8 @@ def build(paths=None, out: Path = OUT, run: bool = True) -> list[Path]:
     written, export = [], exporter()
     for path in paths or notebook_paths():
         nb = nbformat.from_dict(static_widgets.freeze(copy.deepcopy(executed(path, run=run))))
-        page, _ = export.from_notebook_node(nb, resources={"metadata": {"name": path.stem}})
+        page, _ = export.from_notebook_node(nb, resources={"metadata": {"name": path.stem},
+                                                           "static_widget_css": static_widgets.CSS})
         if remote := offline.remote_references(page):
             raise RuntimeError(f"{path.name}: the deck would load {remote} from the network")
         target = out / f"{path.stem}.slides.html"

@@ -14,6 +14,9 @@ import re
 
 from ..i18n import t
 
+# how a frozen widget looks in the slides and the book: a bar on the left, the controls in a row
+CSS = (".peft-lab-static-widget { border-left: 4px solid #4C72B0; padding: 0.3em 0.8em; margin: 0.4em 0; }\n"
+       ".peft-lab-static-widget code { margin-right: 1em; }\n")
 VIEW = "application/vnd.jupyter.widget-view+json"
 STATE = "application/vnd.jupyter.widget-state+json"
 
