@@ -9,7 +9,6 @@ download or launch buttons. The site is ``out/book/html/index.html``.
 """
 from __future__ import annotations
 
-import argparse
 import copy
 import shutil
 import subprocess
@@ -18,7 +17,7 @@ from pathlib import Path
 
 from ..notebook import notebook_paths
 from . import offline, static_widgets
-from .execute import ROOT, executed
+from .execute import ROOT, build_arguments, executed
 
 OUT = ROOT / "out" / "book"
 TITLE = "参数高效微调（PEFT）：动手实验"
@@ -102,11 +101,7 @@ def build(paths=None, out: Path = OUT, run: bool = True, extra: dict | None = No
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="dev.py book", description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", help="notebooks whose name contains one of these (default: all six)")
-    parser.add_argument("--no-execute", action="store_true", help="build from the committed notebooks, without outputs")
-    parser.add_argument("--out", type=Path, default=OUT, help=f"output folder (default {OUT.relative_to(ROOT)})")
-    args = parser.parse_args(argv)
+    args = build_arguments(argv, "dev.py book", __doc__.split("\n\n")[0], OUT)
     index = build(notebook_paths(args.names), args.out, run=not args.no_execute)
     print(f"the book: {index} (open it in a browser; it needs no network and no Jupyter)")
     return 0

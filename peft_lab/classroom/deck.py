@@ -8,13 +8,12 @@ Open a deck in a browser: arrow keys move, ``s`` opens the speaker view, ``Esc``
 """
 from __future__ import annotations
 
-import argparse
 import copy
 from pathlib import Path
 
 from ..notebook import notebook_paths
 from . import offline, static_widgets
-from .execute import ROOT, executed
+from .execute import ROOT, build_arguments, executed
 
 OUT = ROOT / "out" / "slides"
 TEMPLATES = Path(__file__).resolve().parent / "templates"
@@ -50,11 +49,7 @@ def build(paths=None, out: Path = OUT, run: bool = True) -> list[Path]:
 
 
 def main(argv: list[str]) -> int:
-    parser = argparse.ArgumentParser(prog="dev.py slides", description=__doc__.split("\n\n")[0])
-    parser.add_argument("names", nargs="*", help="notebooks whose name contains one of these (default: all six)")
-    parser.add_argument("--no-execute", action="store_true", help="build from the committed notebooks, without outputs")
-    parser.add_argument("--out", type=Path, default=OUT, help=f"output folder (default {OUT.relative_to(ROOT)})")
-    args = parser.parse_args(argv)
+    args = build_arguments(argv, "dev.py slides", __doc__.split("\n\n")[0], OUT)
     decks = build(notebook_paths(args.names), args.out, run=not args.no_execute)
     print(f"{len(decks)} deck(s) in {args.out}: open one in a browser (→ next, s speaker view, Esc overview)")
     return 0

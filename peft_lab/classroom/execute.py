@@ -6,6 +6,7 @@ Widgets' state is kept (nbclient's ``store_widget_state``): :mod:`.static_widget
 """
 from __future__ import annotations
 
+import argparse
 import hashlib
 import time
 from pathlib import Path
@@ -49,3 +50,12 @@ def executed(path: Path, folder: Path = EXECUTED, run: bool = True):
     folder.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, copy)
     return nb
+
+
+def build_arguments(argv: list[str], prog: str, description: str, out: Path) -> argparse.Namespace:
+    """The command line the builds share: ``[names...] [--no-execute] [--out DIR]``."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("names", nargs="*", help="notebooks whose name contains one of these (default: all six)")
+    parser.add_argument("--no-execute", action="store_true", help="build from the committed notebooks, without outputs")
+    parser.add_argument("--out", type=Path, default=out, help=f"output folder (default {out.relative_to(ROOT)})")
+    return parser.parse_args(argv)
