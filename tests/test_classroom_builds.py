@@ -81,6 +81,7 @@ def test_the_cdn_check_finds_what_nbconvert_would_fetch():
 
 # --- the book ----------------------------------------------------------------------------------------
 
+BOOK_NOTEBOOKS = notebook_paths(["02_lora"])
 SMOKE = ["%matplotlib inline\nimport peft_lab as pl\nfrom peft_lab import plots, widgets",
          "fig = plots.ch2_lora.lora_diagram(d=64, k=32, r=4)",
          "widgets.rank_explorer(d=64, k=32, r=4, alpha=8)"]
@@ -88,8 +89,8 @@ SMOKE = ["%matplotlib inline\nimport peft_lab as pl\nfrom peft_lab import plots,
 
 @pytest.fixture(scope="module")
 def book(tmp_path_factory):
-    """The six committed notebooks unexecuted, plus one small notebook executed for real (a figure and
-    a widget), built the way ``dev.py book`` builds: checks pages, search and images in minutes."""
+    """One committed notebook unexecuted (02: the decks' test covers all six), plus one small notebook
+    executed for real (a figure and a widget), built the way ``dev.py book`` builds it."""
     pytest.importorskip("sphinx_book_theme", reason="the classroom extra is not installed")
     import nbformat
 
@@ -100,17 +101,17 @@ def book(tmp_path_factory):
     smoke.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
     nbformat.write(smoke, tmp / "99_smoke.ipynb")
     ran = execute.executed(tmp / "99_smoke.ipynb", folder=tmp / "executed")
-    index = book.build(NOTEBOOKS, tmp / "out", run=False, extra={"99_smoke": ran})
+    index = book.build(BOOK_NOTEBOOKS, tmp / "out", run=False, extra={"99_smoke": ran})
     return index.parent
 
 
 def test_the_book_has_a_page_per_notebook_and_a_table_of_contents(book):
     index = (book / "index.html").read_text(encoding="utf-8")
-    for path in [*NOTEBOOKS, Path("99_smoke.ipynb")]:
+    for path in [*BOOK_NOTEBOOKS, Path("99_smoke.ipynb")]:
         page = book / f"{path.stem}.html"
         assert page.exists(), f"no page for {path.name}"
         assert f'href="{path.stem}.html"' in index, f"the table of contents does not link {path.name}"
-    for path in NOTEBOOKS:
+    for path in BOOK_NOTEBOOKS:
         title = next(t for c in load(path)["cells"] for lv, t in slides._headings(c) if lv == 1)
         assert visible(title) in visible((book / f"{path.stem}.html").read_text(encoding="utf-8"))
 
@@ -134,7 +135,7 @@ def test_the_book_shows_executed_figures_and_frozen_widgets(book):
 
 def test_the_book_loads_nothing_from_the_network(book):
     pages = list(book.glob("*.html"))       # the site's pages (_static/ holds the theme's own templates)
-    assert len(pages) > len(NOTEBOOKS)
+    assert len(pages) > len(BOOK_NOTEBOOKS)
     for page in pages:
         text = page.read_text(encoding="utf-8")
         assert offline.remote_references(text) == [], page.name
