@@ -4,6 +4,8 @@
     python3 dev.py lab     # create .venv, install peft_lab, health check, open JupyterLab on notebooks/
     python3 dev.py test    # create .venv, install peft_lab with the dev extra, run every test
     python3 dev.py browser-test   # the same setup, then only the widgets-in-a-real-browser test
+    python3 dev.py slides  # execute the notebooks, write offline reveal.js decks to out/slides/
+    python3 dev.py book    # execute the notebooks, write the offline HTML book to out/book/html/
 
 Both steps are idempotent: an existing .venv is reused, torch is installed once, and pip runs
 again only when pyproject.toml has changed since the last install. Arguments after `lab` go to
@@ -248,6 +250,9 @@ def main(argv: list[str]) -> int:
     if command == "browser-test":
         setup("[dev]")
         return browser_test(argv[1:])
+    if command in ("slides", "book"):   # the classroom builds (peft_lab/classroom); arguments go to them
+        setup("[classroom]")
+        return subprocess.run([str(PYTHON), "-m", "peft_lab.classroom", command, *argv[1:]], cwd=ROOT).returncode
     print(__doc__)
     return 2
 

@@ -308,6 +308,10 @@ TEXT: dict[str, dict[str, str]] = {
     "w_total": {"zh": "合计", "en": "Total"},
     "w_adapter_file": {"zh": "一个 PEFT 权重文件", "en": "One PEFT weight file"},
     "w_serving": {"zh": "部署 {n} 个任务", "en": "Serving {n} task(s)"},
+    "w_static": {"zh": "这是一个交互控件，下面是它的默认状态。要拖动滑块或按下按钮，请在 JupyterLab 里运行本笔记本"
+                       "（`python3 dev.py lab`）。",
+                 "en": "This is an interactive widget, shown in its default state. To move its sliders or press "
+                       "its button, run this notebook in JupyterLab (`python3 dev.py lab`)."},
     "w_d": {"zh": "输出维度 d", "en": "Output width d"},
     "w_k": {"zh": "输入维度 k", "en": "Input width k"},
     "w_placement": {"zh": "位置", "en": "Placement"},
