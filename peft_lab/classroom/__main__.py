@@ -37,7 +37,7 @@ def main(argv: list[str]) -> int:
         from . import book
         return book.main(argv[1:])
     print(__doc__)
-    return 2
+    return 0 if command in ("-h", "--help") else 2
 
 
 if __name__ == "__main__":
