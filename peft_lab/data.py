@@ -24,6 +24,7 @@ import unicodedata
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
+from .checks import check_positive_int
 
 SPLITS = ("train", "validation", "test")
 SEG_TAGS = "BMES"  # begin / middle / end of a multi-character word, single-character word
@@ -207,8 +208,7 @@ def near_duplicates(texts, references, min_chars: int = CONTAINMENT_MIN_CHARS) -
     for name, value in (("texts", texts), ("references", references)):
         if isinstance(value, str):
             raise TypeError(f"{name}={value[:20]!r}... must be a list of texts, not one string")
-    if isinstance(min_chars, bool) or not isinstance(min_chars, int) or min_chars < 1:
-        raise ValueError(f"min_chars={min_chars!r} must be a positive integer")
+    check_positive_int("min_chars", min_chars)
     texts = [normalize_text(t) for t in texts]
     references = [normalize_text(t) for t in references]
     equal = set(references)

@@ -22,6 +22,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import ClassVar
 
+from ..checks import check_positive_int
 from .activations import Walk, activation_bytes, make_plan
 from .params import method_of, parameters, virtual_tokens
 from .presets import get
@@ -95,12 +96,6 @@ def _choice(name, value, allowed):
     return value
 
 
-def _positive(name, value) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-        raise ValueError(f"{name}={value!r} must be a positive integer")
-    return value
-
-
 def training_memory(arch, config=None, precision="fp32", optimizer: str = "adamw", batch_size: int = 1,
                     seq_len: int = 512, gradient_checkpointing: bool = False, num_labels: int | None = None,
                     attention: str = "eager", backend: str = "cuda", dropout: float | None = None,
@@ -122,8 +117,8 @@ def training_memory(arch, config=None, precision="fp32", optimizer: str = "adamw
     moments, state_bytes = OPTIMIZERS[_choice("optimizer", optimizer, OPTIMIZERS)]
     _choice("attention", attention, ATTENTION)
     _choice("backend", backend, BACKENDS)
-    _positive("batch_size", batch_size)
-    _positive("seq_len", seq_len)
+    check_positive_int("batch_size", batch_size)
+    check_positive_int("seq_len", seq_len)
     if dropout is not None and (isinstance(dropout, bool) or not isinstance(dropout, (int, float))
                                 or not 0 <= dropout < 1):
         raise ValueError(f"dropout={dropout!r} must be None (the architecture's) or in [0, 1)")

@@ -30,14 +30,13 @@ import itertools
 import math
 
 from .analysis import summarize
+from ..checks import check_positive_int
 
 Z = 2.0   # |Δ| < Z · se counts as within noise (≈ 95 % two-sided for a normal error)
 
 
 def _check_n(name: str, n) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n <= 0:
-        raise ValueError(f"{name}={n!r} must be a positive integer (the number of test examples)")
-    return n
+    return check_positive_int(name, n, owner="the number of test examples")
 
 
 def sampling_error(p: float, n: int) -> float:

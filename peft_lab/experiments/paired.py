@@ -47,6 +47,7 @@ import zlib
 import numpy as np
 
 from ..tasks import SEG_COUNTS
+from ..checks import check_positive_int
 
 VERSION = 1
 _DTYPES = ("uint8", "uint16", "uint32")
@@ -147,8 +148,7 @@ class _Resampler:
     """One shared draw of test examples (and of seeds, per method) for all comparisons."""
 
     def __init__(self, n: int, n_resamples: int, seed: int):
-        if isinstance(n_resamples, bool) or not isinstance(n_resamples, int) or n_resamples < 1:
-            raise ValueError(f"n_resamples={n_resamples!r} must be a positive integer")
+        check_positive_int("n_resamples", n_resamples)
         self.rng = np.random.default_rng(seed)
         self.n = n
         # how often each example is drawn in each resample: N draws with replacement = multinomial

@@ -36,6 +36,7 @@ from ..train import default_optimizer, set_seed
 from .api import git_commit, machine, results_path, versions
 from .identity import checkpoint_id, model_dropouts
 from .journal import write_json_atomic
+from ..checks import check_positive_int
 
 PREFIXES = ("none", "all", "positive", "negative")
 LABEL = {"negative": 0, "positive": 1}
@@ -64,8 +65,7 @@ def train_prefix(prefix: str, num_virtual_tokens: int = 8, steps: int = 150, lr:
         raise ValueError(f"prefix={prefix!r} is not one of {PREFIXES}")
     for name, v in (("num_virtual_tokens", num_virtual_tokens), ("steps", steps), ("batch_size", batch_size),
                     ("max_len", max_len)):
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ValueError(f"{name}={v!r} must be a positive integer")
+        check_positive_int(name, v)
     set_seed(seed)
     model = load_pretrained(head="lm")
     if prefix == "none":

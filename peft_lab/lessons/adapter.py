@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from .. import budget
 from ..methods.lora import LoRAConfig
+from ..checks import check_positive_int
 
 
 def forward_flops_share(arch="tiny", m: int = 32, adapters_per_layer: int = 2) -> dict:
@@ -16,8 +17,7 @@ def forward_flops_share(arch="tiny", m: int = 32, adapters_per_layer: int = 2) -
     add are left out. Returned beside the textbook's estimate ``2m/d``:
     ``{"d", "m", "textbook", "per_adapter", "share"}``."""
     for name, value in (("m", m), ("adapters_per_layer", adapters_per_layer)):
-        if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
-            raise ValueError(f"{name}={value!r} must be a positive integer")
+        check_positive_int(name, value)
     arch = budget.get(arch)
     d = arch.d_model
     per_adapter = budget.linear_flops(m, d).forward + budget.linear_flops(d, m).forward   # down, then up

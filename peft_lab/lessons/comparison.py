@@ -30,6 +30,7 @@ from ..experiments import paired
 from ..experiments.noise import Z, compare, group_stats, sampling_error
 from ..i18n import TEXT, t as _t
 from ..recommend import _deployed_latency, check_weights, metric_table, normalise, scores
+from ..checks import check_positive_int
 
 # The five criteria the reader weighs (issue 16), in the order the sliders show them.
 WEIGHTED = ("accuracy", "memory", "trainable_params", "train_speed", "latency")
@@ -276,8 +277,7 @@ def ranking_with_noise(results: dict, weights: dict, n_test: int, labels=None, d
     (``criterion_errors``): ``share_at_top``; ``ties_top`` when that share is >= ``TAIL`` (the data
     cannot tell it from the top choice). Deterministic for a given ``seed``."""
     weights = check_weights(weights)
-    if isinstance(draws, bool) or not isinstance(draws, int) or draws < 1:
-        raise ValueError(f"draws={draws!r} must be a positive integer")
+    check_positive_int("draws", draws)
     criteria = tuple(weights)
     table = metric_table(results, labels, criteria)
     ranked = scores(normalise(table), weights)

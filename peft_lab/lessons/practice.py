@@ -18,6 +18,7 @@ import math
 from .. import budget
 from ..experiments.analysis import summarize
 from ..experiments.noise import Z, compare
+from ..checks import check_positive_int
 
 
 def versus(results: dict, a: str, b: str, n_test: int, z: float = Z) -> dict:
@@ -87,8 +88,7 @@ def runs_from_stats(groups: dict) -> dict:
     ``{label: (mean, std, n)}`` of ``test_accuracy`` (sample standard deviation, as ``summarize``)."""
     runs = []
     for label, (mean, std, n) in groups.items():
-        if isinstance(n, bool) or not isinstance(n, int) or n < 1:
-            raise ValueError(f"n={n!r} for {label!r} must be a positive integer (number of runs)")
+        check_positive_int("n", n, owner=f"runs of {label!r}")
         if std < 0 or (n == 1 and std != 0):
             raise ValueError(f"std={std!r} for {label!r} must be >= 0, and 0 when n == 1")
         z = [(-1) ** (i + 1) for i in range(n - n % 2)] + [0] * (n % 2)   # mean 0

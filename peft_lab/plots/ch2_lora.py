@@ -20,6 +20,7 @@ from ..i18n import t
 from .common import figure, final_runs, measured_note, note, pct, value_labels
 from .sweeps import mark_setting, sweep_figure
 from .style import MUTED, color, series_color
+from ..checks import check_positive_int
 
 # the rank sweep's variants -> language-table key (also their palette key)
 DELTA = series_color(1)   # the measured ΔW (random references are MUTED)
@@ -30,8 +31,7 @@ def lora_diagram(d: int = 128, k: int = 64, r: int = 8) -> Figure:
     """``W0`` (d×k, frozen) + ``B`` (d×r, zeros) · ``A`` (r×k, random), drawn to scale in the
     paper's notation (h = W0 x + (α/r) B A x), with the counts d·k vs r(d+k) in the title."""
     for field, v in (("d", d), ("k", k), ("r", r)):
-        if isinstance(v, bool) or not isinstance(v, int) or v <= 0:
-            raise ValueError(f"{field}={v!r} must be a positive integer")
+        check_positive_int(field, v)
     if r > min(d, k):
         raise ValueError(f"r={r} exceeds min(d, k) = {min(d, k)}: a d×k matrix has no higher rank")
     gap = 0.3 * max(d, k)
