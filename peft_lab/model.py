@@ -195,17 +195,17 @@ class TinyTransformer(nn.Module):
         if attention_mask is None:
             attention_mask = torch.ones_like(input_ids)
         virtual = self.virtual_tokens()
-        P = virtual.length
-        if T + P > self.config.max_len:
-            raise ValueError(f"sequence length {T} + {P} virtual tokens exceeds the model's "
+        L = virtual.length  # virtual tokens, as the soft-prompt methods call them
+        if T + L > self.config.max_len:
+            raise ValueError(f"sequence length {T} + {L} virtual tokens exceeds the model's "
                              f"max_len={self.config.max_len}; shorten the input or the prompt")
         pos = torch.arange(T, device=input_ids.device)  # real tokens keep positions 0..T-1
         x = self.embed_tokens(input_ids) + self.embed_positions(pos)
-        if virtual.embeds is not None:  # prompt tuning: P vectors before the first token
+        if virtual.embeds is not None:  # prompt tuning: L vectors before the first token
             x = torch.cat([virtual.embeds.expand(B, -1, -1).to(x.dtype), x], dim=1)
         x = self.drop(x)
-        n_prompt = 0 if virtual.embeds is None else P
-        n_prefix = 0 if virtual.prefix is None else P
+        n_prompt = 0 if virtual.embeds is None else L
+        n_prefix = 0 if virtual.prefix is None else L
         full_mask = torch.cat([attention_mask.new_ones(B, n_prompt), attention_mask], dim=1)
         mask = self._attention_mask(full_mask, n_prefix, self.config.causal)
         for i, layer in enumerate(self.layers):
