@@ -4,6 +4,9 @@ numbers and the figure, the train button must advance its progress bar and show 
 must log no widget error, and JupyterLab must ask no question a class does not need (Jupyter's news
 feed, which kernel to start).
 
+Lecture mode too: 02_lora's static reveal.js deck, opened from disk, and RISE's live slideshow of
+02_lora inside JupyterLab each move to the next slide on →.
+
 One JupyterLab server (its own port, token, settings, workspace and runtime directories, serving a
 temporary copy of notebooks/) and one browser serve every check. A screenshot of each checked state
 goes to out/browser/. Without Chromium, Playwright or a CJK font the tests skip and say what to
@@ -130,15 +133,15 @@ def browser():
 class Notebook:
     """A notebook open in JupyterLab in its own page, with the page's console collected."""
 
-    def __init__(self, browser, lab, name: str):
+    def __init__(self, browser, lab, name: str, workspace: str | None = None):
         url, token = lab
         self.name, self.console = name, []
         # tall enough that a whole explorer (sliders, numbers, two figures) fits in one screenshot
         self.page = browser.new_page(viewport={"width": 1280, "height": 1800}, locale="zh-CN")
-        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text} [{m.location.get('url', '')}]"))
         self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
         # a workspace of its own, so JupyterLab restores no tab of another notebook into this page
-        self.page.goto(f"{url}/lab/workspaces/{name}/tree/{name}.ipynb?token={token}")
+        self.page.goto(f"{url}/lab/workspaces/{workspace or name}/tree/{name}.ipynb?token={token}")
         self.page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
         # until the kernel is up, Run All Cells is disabled; the status bar then says "Idle"
         idle = self.page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"\|\s*Idle"))
@@ -339,12 +342,14 @@ def _current_slide(page) -> tuple[tuple[int, int], str]:
     return tuple(indices), heading
 
 
-def _advance(page, before: tuple, key: str = "ArrowRight", timeout: float = 10) -> tuple:
-    """Press ``key`` (as a lecturer does) and return the slide reveal.js then shows, once it differs
-    from ``before`` (or the unchanged one after ``timeout`` s)."""
+def _advance(page, before: tuple, key: str = "ArrowRight", timeout: float = 10, current=None) -> tuple:
+    """Press ``key`` (as a lecturer does) and return the slide reveal.js then shows (``current()``,
+    by default ``_current_slide(page)``), once it differs from ``before`` (or the unchanged one after
+    ``timeout`` s)."""
+    current = current or (lambda: _current_slide(page))
     page.keyboard.press(key)
     shown = [before]
-    _wait_until(lambda: shown.append(_current_slide(page)) or shown[-1] != before, timeout)
+    _wait_until(lambda: shown.append(current()) or shown[-1] != before, timeout)
     page.wait_for_timeout(1000)   # reveal.js's slide transition
     return shown[-1]
 
@@ -387,3 +392,52 @@ def test_the_static_deck_advances_a_slide_offline(browser, static_deck):
         assert page.locator(".MathJax_Error, .merror").count() == 0, page.locator(".MathJax_Error, .merror").first.text_content()
     finally:
         page.close()
+
+
+
+RISE_DECK = "iframe[src*='/rise/02_lora.ipynb']"
+
+
+@pytest.fixture(scope="module")
+def rise(browser, lab):
+    """A lecturer's path: 02_lora open in JupyterLab, RISE's toolbar button ("Render the current
+    notebook as Reveal Slideshow", jupyterlab-rise's RISE:preview) clicked, so the live slideshow
+    shows in a panel beside it (an iframe of the server's /rise/02_lora.ipynb): (Notebook, the
+    slideshow's frame)."""
+    nb = Notebook(browser, lab, "02_lora", workspace="rise")
+    button = nb.page.locator('.jp-NotebookPanel-toolbar [data-command="RISE:preview"]')
+    assert button.count() == 1, "no RISE button in the notebook's toolbar: is jupyterlab-rise installed and enabled?"
+    button.click()
+    nb.page.frame_locator(RISE_DECK).locator(".reveal .slides > section.present").wait_for(timeout=120_000)
+    [deck] = [f for f in nb.page.frames if "/rise/02_lora.ipynb" in f.url]
+    yield nb, deck
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "02_lora-rise-console.txt").write_text("\n".join(nb.console) + "\n", encoding="utf-8")
+    nb.page.close()
+
+
+def test_rise_presents_02_lora_inside_jupyterlab_and_advances_a_slide(rise):
+    """The slideshow opens on the notebook's first section and → moves to the next one."""
+    nb, deck = rise
+    first = _current_slide(deck)
+    assert first[0] == (0, 0) and first[1], f"RISE opens on the first slide, with a heading: {first}"
+    panel = nb.page.locator(RISE_DECK)
+    nb.shot("rise-slide-1", panel)
+    deck.locator(".reveal").click()   # the keyboard goes to the slideshow, as a lecturer's click does
+    second = _advance(nb.page, first, current=lambda: _current_slide(deck))
+    nb.shot("rise-slide-2", panel)
+    nb.shot("rise-panel")
+    assert second[0] == (1, 0), f"→ moves to the second slide: {first} then {second}"
+    assert second[1] and second[1] != first[1], f"the second slide has a heading of its own: {first} then {second}"
+
+
+@pytest.mark.xfail(strict=True, reason="jupyterlab-rise 0.43 cannot load the ipywidgets 8 manager in its slideshow "
+                                       "(https://github.com/jupyterlab-contrib/rise/issues/119), so a widget in "
+                                       "the slideshow has no manager to draw it; move sliders in the notebook itself")
+def test_rise_loads_the_widget_manager(rise):
+    """Fails (xfail) while RISE's own app logs that @jupyter-widgets/jupyterlab-manager could not be
+    created ("Shared module @jupyterlab/console doesn't exist in shared scope default"); passes, and
+    so turns this test red, once a RISE release fixes it."""
+    nb, deck = rise
+    failed = [m for m in nb.console if "Failed to create module: package: @jupyter-widgets/jupyterlab-manager" in m]
+    assert failed == [], failed
