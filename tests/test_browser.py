@@ -405,6 +405,7 @@ def rise(browser, lab):
     shows in a panel beside it (an iframe of the server's /rise/02_lora.ipynb): (Notebook, the
     slideshow's frame)."""
     nb = Notebook(browser, lab, "02_lora", workspace="rise")
+    nb.page.set_viewport_size({"width": 1280, "height": 720})   # a projector's shape
     button = nb.page.locator('.jp-NotebookPanel-toolbar [data-command="RISE:preview"]')
     assert button.count() == 1, "no RISE button in the notebook's toolbar: is jupyterlab-rise installed and enabled?"
     button.click()
