@@ -4,6 +4,9 @@ numbers and the figure, the train button must advance its progress bar and show 
 must log no widget error, and JupyterLab must ask no question a class does not need (Jupyter's news
 feed, which kernel to start).
 
+Lecture mode too: 02_lora's static reveal.js deck, opened from disk, and RISE's live slideshow of
+02_lora inside JupyterLab each move to the next slide on →.
+
 One JupyterLab server (its own port, token, settings, workspace and runtime directories, serving a
 temporary copy of notebooks/) and one browser serve every check. A screenshot of each checked state
 goes to out/browser/. Without Chromium, Playwright or a CJK font the tests skip and say what to
@@ -68,12 +71,16 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """A JupyterLab server on a free localhost port: (base URL, token)."""
+def _require_browser() -> None:
     missing = dev.browser_test_missing(sys.executable)
     if missing:
         _skip_or_fail("the browser test needs: " + "; ".join(missing))
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """A JupyterLab server on a free localhost port: (base URL, token)."""
+    _require_browser()
     tmp = tmp_path_factory.mktemp("lab")
     root = tmp / "notebooks"
     shutil.copytree(ROOT / "notebooks", root, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
@@ -112,7 +119,9 @@ def lab(tmp_path_factory):
 
 
 @pytest.fixture(scope="module")
-def browser(lab):
+def browser():
+    """The system's Chromium, headless (a static deck needs no JupyterLab, so this does not start one)."""
+    _require_browser()
     from playwright.sync_api import sync_playwright
     with sync_playwright() as p:
         chromium = p.chromium.launch(executable_path=dev.find_chromium(), headless=True,
@@ -124,15 +133,15 @@ def browser(lab):
 class Notebook:
     """A notebook open in JupyterLab in its own page, with the page's console collected."""
 
-    def __init__(self, browser, lab, name: str):
+    def __init__(self, browser, lab, name: str, workspace: str | None = None):
         url, token = lab
         self.name, self.console = name, []
         # tall enough that a whole explorer (sliders, numbers, two figures) fits in one screenshot
         self.page = browser.new_page(viewport={"width": 1280, "height": 1800}, locale="zh-CN")
-        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text}"))
+        self.page.on("console", lambda m: self.console.append(f"{m.type}: {m.text} [{m.location.get('url', '')}]"))
         self.page.on("pageerror", lambda e: self.console.append(f"pageerror: {e}"))
         # a workspace of its own, so JupyterLab restores no tab of another notebook into this page
-        self.page.goto(f"{url}/lab/workspaces/{name}/tree/{name}.ipynb?token={token}")
+        self.page.goto(f"{url}/lab/workspaces/{workspace or name}/tree/{name}.ipynb?token={token}")
         self.page.locator(".jp-Notebook .jp-Cell").first.wait_for(timeout=60_000)
         # until the kernel is up, Run All Cells is disabled; the status bar then says "Idle"
         idle = self.page.locator(".jp-StatusBar-Widget", has_text=re.compile(r"\|\s*Idle"))
@@ -169,11 +178,7 @@ class Notebook:
 
     def shot(self, what: str, element=None) -> Path:
         """Save a screenshot of ``element`` (a whole widget), or of the page, to ARTIFACTS."""
-        ARTIFACTS.mkdir(parents=True, exist_ok=True)
-        path = ARTIFACTS / f"{self.name}-{what}.png"
-        (element or self.page).screenshot(path=str(path))
-        print(f"screenshot: {path}")
-        return path
+        return _shot(element or self.page, f"{self.name}-{what}")
 
     def widget_errors(self) -> list[str]:
         outputs = self.page.locator(".jp-OutputArea-output")
@@ -181,6 +186,15 @@ class Notebook:
         unrendered = outputs.filter(has_text=UNRENDERED_WIDGET).all_text_contents()
         return ([m for m in self.console if WIDGET_ERRORS.search(m)] + shown
                 + [f"a widget shown as text (is the jupyter-widgets manager installed?): {t[:200]}" for t in unrendered])
+
+
+def _shot(target, name: str) -> Path:
+    """Save a screenshot of ``target`` (a page or an element) to ARTIFACTS/NAME.png."""
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    path = ARTIFACTS / f"{name}.png"
+    target.screenshot(path=str(path))
+    print(f"screenshot: {path}")
+    return path
 
 
 def _state(area) -> tuple[str, list[str]]:
@@ -302,3 +316,129 @@ def test_jupyterlab_asks_no_question_a_class_does_not_need(opened):
         assert nb.page.get_by_text(NEWS_PROMPT).count() == 0, \
             f"{nb.name}: JupyterLab asks about Jupyter's news: run `python3 dev.py test`, whose setup switches that off"
         assert nb.page.locator(".jp-Dialog").count() == 0, nb.page.locator(".jp-Dialog").first.inner_text()
+
+
+# ---- lecture mode: a deck advances a slide ------------------------------------------------------------
+
+# failed loads that show nothing wrong: MathJax 2's HTML-CSS output probes web-font loading with a
+# font whose src is about:blank ("MathJax_Blank"; on file:// a CORS message), and its NativeMML
+# styles name TeX .otf fonts (not in jupyter-server-mathjax) that only the hidden assistive MathML
+# copy of a formula asks for; the visible formulas use STIX-Web (offline.MATHJAX_FONTS)
+HARMLESS_LOAD_FAILURES = re.compile(r"about:blank|/mathjax/fonts/HTML-CSS/TeX/otf/MathJax_\w+-\w+\.otf")
+
+
+def _current_slide(page) -> tuple[tuple[int, int], str]:
+    """reveal.js's current slide, read from the DOM (the same for nbconvert's deck and RISE):
+    its (horizontal, vertical) indices and the text of its first heading."""
+    indices, heading = page.evaluate("""() => {
+        const top = document.querySelector('.reveal .slides > section.present');
+        if (!top) return [[-1, -1], ''];
+        const sub = top.querySelector(':scope > section.present');
+        const slide = sub || top, heading = slide.querySelector('h1, h2, h3');
+        const index = el => [...el.parentElement.children].filter(c => c.tagName === 'SECTION').indexOf(el);
+        return [[index(top), sub ? index(sub) : 0],
+                heading ? heading.textContent.replace(/[¶\\s]+$/, '').trim() : ''];
+    }""")
+    return tuple(indices), heading
+
+
+def _advance(page, before: tuple, key: str = "ArrowRight", timeout: float = 10, current=None) -> tuple:
+    """Press ``key`` (as a lecturer does) and return the slide reveal.js then shows (``current()``,
+    by default ``_current_slide(page)``), once it differs from ``before`` (or the unchanged one after
+    ``timeout`` s)."""
+    current = current or (lambda: _current_slide(page))
+    page.keyboard.press(key)
+    shown = [before]
+    _wait_until(lambda: shown.append(current()) or shown[-1] != before, timeout)
+    page.wait_for_timeout(1000)   # reveal.js's slide transition
+    return shown[-1]
+
+
+@pytest.fixture(scope="module")
+def static_deck(tmp_path_factory) -> Path:
+    """02_lora's offline reveal.js deck (unexecuted: the slides are the notebook's sections)."""
+    pytest.importorskip("sphinx_revealjs", reason="the classroom extra is not installed")
+    pytest.importorskip("jupyter_server_mathjax", reason="the classroom extra is not installed")
+    from peft_lab.classroom import deck
+    from peft_lab.notebook import notebook_paths
+    [path] = deck.build(notebook_paths(["02_lora"]), tmp_path_factory.mktemp("slides"), run=False)
+    return path
+
+
+def test_the_static_deck_advances_a_slide_offline(browser, static_deck):
+    """The deck opened from disk (file://, no server, no network) shows its first slide, moves on
+    with the right arrow key, and logs no error (a missing reveal.js or MathJax file would)."""
+    page = browser.new_page(viewport={"width": 1280, "height": 720}, locale="zh-CN")
+    console = []
+    page.on("console", lambda m: m.type == "error" and console.append(f"{m.text} ({m.location.get('url')})"))
+    page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
+    page.on("requestfailed", lambda r: console.append(f"requestfailed: {r.url}"))
+    try:
+        page.goto(static_deck.as_uri())
+        page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=30_000)
+        first = _current_slide(page)
+        assert first[0] == (0, 0) and first[1], f"the deck opens on its first slide, with a heading: {first}"
+        assert page.evaluate("() => [Reveal.getIndices().h, Reveal.getIndices().v]") == list(first[0])
+        _shot(page, "02_lora-static-slide-1")
+        second = _advance(page, first)
+        _shot(page, "02_lora-static-slide-2")
+        assert second[0] == (1, 0), f"→ moves to the second slide: {first} then {second}"
+        assert page.evaluate("() => [Reveal.getIndices().h, Reveal.getIndices().v]") == list(second[0])
+        assert second[1] and second[1] != first[1], f"the second slide has a heading of its own: {first} then {second}"
+        assert [m for m in console if not HARMLESS_LOAD_FAILURES.search(m)] == [], console
+        # the formulas are typeset with the local MathJax (its fonts included), none failed
+        page.wait_for_function("() => window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0", timeout=60_000)
+        assert page.locator(".MathJax, .MathJax_Display").count() > 0, "no formula of 02_lora was typeset"
+        assert page.locator(".MathJax_Error, .merror").count() == 0, page.locator(".MathJax_Error, .merror").first.text_content()
+    finally:
+        page.close()
+
+
+
+RISE_DECK = "iframe[src*='/rise/02_lora.ipynb']"
+
+
+@pytest.fixture(scope="module")
+def rise(browser, lab):
+    """A lecturer's path: 02_lora open in JupyterLab, RISE's toolbar button ("Render the current
+    notebook as Reveal Slideshow", jupyterlab-rise's RISE:preview) clicked, so the live slideshow
+    shows in a panel beside it (an iframe of the server's /rise/02_lora.ipynb): (Notebook, the
+    slideshow's frame)."""
+    nb = Notebook(browser, lab, "02_lora", workspace="rise")
+    nb.page.set_viewport_size({"width": 1280, "height": 720})   # a projector's shape
+    button = nb.page.locator('.jp-NotebookPanel-toolbar [data-command="RISE:preview"]')
+    assert button.count() == 1, "no RISE button in the notebook's toolbar: is jupyterlab-rise installed and enabled?"
+    button.click()
+    nb.page.frame_locator(RISE_DECK).locator(".reveal .slides > section.present").wait_for(timeout=120_000)
+    [deck] = [f for f in nb.page.frames if "/rise/02_lora.ipynb" in f.url]
+    yield nb, deck
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    (ARTIFACTS / "02_lora-rise-console.txt").write_text("\n".join(nb.console) + "\n", encoding="utf-8")
+    nb.page.close()
+
+
+def test_rise_presents_02_lora_inside_jupyterlab_and_advances_a_slide(rise):
+    """The slideshow opens on the notebook's first section and → moves to the next one."""
+    nb, deck = rise
+    first = _current_slide(deck)
+    assert first[0] == (0, 0) and first[1], f"RISE opens on the first slide, with a heading: {first}"
+    panel = nb.page.locator(RISE_DECK)
+    nb.shot("rise-slide-1", panel)
+    deck.locator(".reveal").click()   # the keyboard goes to the slideshow, as a lecturer's click does
+    second = _advance(nb.page, first, current=lambda: _current_slide(deck))
+    nb.shot("rise-slide-2", panel)
+    nb.shot("rise-panel")
+    assert second[0] == (1, 0), f"→ moves to the second slide: {first} then {second}"
+    assert second[1] and second[1] != first[1], f"the second slide has a heading of its own: {first} then {second}"
+
+
+@pytest.mark.xfail(strict=True, reason="jupyterlab-rise 0.43 cannot load the ipywidgets 8 manager in its slideshow "
+                                       "(https://github.com/jupyterlab-contrib/rise/issues/119), so a widget in "
+                                       "the slideshow has no manager to draw it; move sliders in the notebook itself")
+def test_rise_loads_the_widget_manager(rise):
+    """Fails (xfail) while RISE's own app logs that @jupyter-widgets/jupyterlab-manager could not be
+    created ("Shared module @jupyterlab/console doesn't exist in shared scope default"); passes, and
+    so turns this test red, once a RISE release fixes it."""
+    nb, deck = rise
+    failed = [m for m in nb.console if "Failed to create module: package: @jupyter-widgets/jupyterlab-manager" in m]
+    assert failed == [], failed

@@ -42,7 +42,8 @@ myst_heading_anchors = 3
 mathjax_path = "{mathjax}/MathJax.js?config={config}"
 # MathJax 2 (the local copy): myst-nb marks notebook pages tex2jax_ignore and the math spans "math"
 mathjax2_config = {{"tex2jax": {{"processClass": "math|tex2jax_process|mathjax_process",
-                                "ignoreClass": "tex2jax_ignore|mathjax_ignore"}}}}
+                                "ignoreClass": "tex2jax_ignore|mathjax_ignore"}},
+                   **{fonts!r}}}   # the fonts the local copy has
 suppress_warnings = ["myst.header", "mystnb.unknown_mime_type", "misc.highlighting_failure"]
 exclude_patterns = ["_build"]
 '''
@@ -69,7 +70,8 @@ def write_sources(notebooks: dict, src: Path) -> None:
         shutil.rmtree(src)
     (src / "_static").mkdir(parents=True)
     mathjax = offline.MATHJAX.removeprefix(offline.STATIC + "/")
-    (src / "conf.py").write_text(CONF.format(title=TITLE, mathjax=mathjax, config=offline.MATHJAX_CONFIG),
+    (src / "conf.py").write_text(CONF.format(title=TITLE, mathjax=mathjax, config=offline.MATHJAX_CONFIG,
+                                             fonts=offline.MATHJAX_FONTS),
                                  encoding="utf-8")
     (src / "index.md").write_text(INDEX.format(title=TITLE, chapters="\n".join(notebooks)), encoding="utf-8")
     (src / "_static" / "peft_lab.css").write_text(static_widgets.CSS, encoding="utf-8")

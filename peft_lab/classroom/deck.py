@@ -9,6 +9,7 @@ Open a deck in a browser: arrow keys move, ``s`` opens the speaker view, ``Esc``
 from __future__ import annotations
 
 import copy
+import json
 from pathlib import Path
 
 from ..notebook import notebook_paths
@@ -38,7 +39,8 @@ def build(paths=None, out: Path = OUT, run: bool = True) -> list[Path]:
     for path in paths or notebook_paths():
         nb = nbformat.from_dict(static_widgets.freeze(copy.deepcopy(executed(path, run=run))))
         page, _ = export.from_notebook_node(nb, resources={"metadata": {"name": path.stem},
-                                                           "static_widget_css": static_widgets.CSS})
+                                                           "static_widget_css": static_widgets.CSS,
+                                                           "mathjax_fonts": json.dumps(offline.MATHJAX_FONTS)})
         if remote := offline.remote_references(page):
             raise RuntimeError(f"{path.name}: the deck would load {remote} from the network")
         target = out / f"{path.stem}.slides.html"

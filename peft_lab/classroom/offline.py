@@ -17,6 +17,10 @@ REVEAL = f"{STATIC}/reveal.js"
 MATHJAX = f"{STATIC}/mathjax"
 MATHJAX_CONFIG = "TeX-AMS-MML_HTMLorMML-full,Safe"   # a configuration jupyter-server-mathjax ships
 EXTRA = "pip install -e '.[classroom]'"
+# jupyter-server-mathjax ships only the STIX-Web fonts; MathJax's default (TeX) would be fetched and
+# fail, so a page (deck or book) merges this into its MathJax.Hub.Config, as classic Jupyter did
+MATHJAX_FONTS = {"HTML-CSS": {"availableFonts": [], "preferredFont": None, "webFont": "STIX-Web", "imageFont": None},
+                 "SVG": {"font": "STIX-Web"}}
 
 
 def _package_dir(module: str) -> Path:
