@@ -24,7 +24,7 @@ from typing import ClassVar
 
 from ..checks import check_positive_int
 from .activations import Walk, activation_bytes, make_plan
-from .params import method_of, parameters, virtual_tokens
+from .params import method_of, parameters
 from .presets import get
 from .storage import nf4_options, quantized_linear_bytes
 from .units import human_bytes, table
@@ -123,14 +123,13 @@ def training_memory(arch, config=None, precision="fp32", optimizer: str = "adamw
                                 or not 0 <= dropout < 1):
         raise ValueError(f"dropout={dropout!r} must be None (the architecture's) or in [0, 1)")
     method = "full" if config is None else method_of(config)
-    virtual = virtual_tokens(arch, config) if method in (
-        "prompt_tuning", "p_tuning", "prefix_tuning", "p_tuning_v2") else 0
+    virtual = 0 if config is None else config.virtual_tokens(arch)   # soft prompts take L positions
     if seq_len + virtual > arch.max_len:
         raise ValueError(f"seq_len={seq_len} + {virtual} virtual tokens exceeds {arch.name}'s context of "
                          f"{arch.max_len}; allowed seq_len: 1 ... {arch.max_len - virtual}")
     report = parameters(arch, config if config is not None else _Full(), num_labels)
 
-    quantized = p.quantized_base or method == "qlora"
+    quantized = p.quantized_base or (config is not None and config.quantizes_base)
     if quantized and method in ("full",):
         raise ValueError(f"a 4-bit (NF4) base cannot be trained: use a PEFT method on it (QLoRA), "
                          f"or precision in {tuple(k for k in PRECISIONS if k != 'nf4')}")

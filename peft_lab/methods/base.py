@@ -54,17 +54,22 @@ class PeftConfig:
       arithmetic on a ``budget.Architecture`` (torch is never needed), next to the code it counts.
     - ``plan_activations(arch, plan)``: what the method changes for activation memory.
     - ``labels``: the colour and zh/en display name of each result label of the method.
+    - ``virtual_tokens(arch)``: the context positions the method takes from the text (soft prompts' L).
     """
 
     method: ClassVar[str] = ""
     labels: ClassVar[dict[str, Display]] = {}
     foldable: ClassVar[bool] = False   # a training-only reparameterisation that pl.fold removes
+    quantizes_base: ClassVar[bool] = False   # stores the frozen base in 4 bits (QLoRA)
 
     def apply(self, model: nn.Module) -> None:
         raise NotImplementedError(f"{type(self).__name__} must define apply(model)")
 
     def training_hooks(self, model: nn.Module) -> list["TrainingHook"]:
         return []
+
+    def virtual_tokens(self, arch) -> int:
+        return 0
 
     def adapter_state(self, model: nn.Module) -> dict:
         return {}

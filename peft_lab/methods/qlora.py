@@ -70,6 +70,7 @@ class QLoRAConfig(LoRAConfig):
     double_quant_block_size: int = 256  # absmax constants per fp32 second-level constant
 
     method = "qlora"
+    quantizes_base = True
 
     def __post_init__(self):
         super().__post_init__()
