@@ -327,6 +327,22 @@ def test_jupyterlab_asks_no_question_a_class_does_not_need(opened):
 HARMLESS_LOAD_FAILURES = re.compile(r"about:blank|/mathjax/fonts/HTML-CSS/TeX/otf/MathJax_\w+-\w+\.otf")
 
 
+# Set before the page loads: MathJax 2 runs ``AuthorInit`` as it starts. A formula that fails shows
+# only "[Math Processing Error]"; this keeps MathJax's reason (its exception, a web font that did
+# not load) so a failure says why.
+MATHJAX_REPORTS = """
+window.__mathjax_reports = [];
+window.MathJax = {AuthorInit: () => {
+    const keep = text => window.__mathjax_reports.push(String(text));
+    MathJax.Hub.Register.MessageHook("Math Processing Error",
+        ([, script, error]) => keep(`${error && error.message} in ${script && script.text}`));
+    const trouble = message => /web font error|disable web fonts|failed|can't load/i.test(String(message)) && keep(message);
+    MathJax.Hub.Startup.signal.Interest(trouble);
+    MathJax.Hub.signal.Interest(trouble);
+}};
+"""
+
+
 def _current_slide(page) -> tuple[tuple[int, int], str]:
     """reveal.js's current slide, read from the DOM (the same for nbconvert's deck and RISE):
     its (horizontal, vertical) indices and the text of its first heading."""
@@ -374,6 +390,7 @@ def test_the_static_deck_advances_a_slide_offline(browser, static_deck):
     page.on("pageerror", lambda e: console.append(f"pageerror: {e}"))
     page.on("requestfailed", lambda r: console.append(f"requestfailed: {r.url}"))
     try:
+        page.add_init_script(MATHJAX_REPORTS)
         page.goto(static_deck.as_uri())
         page.wait_for_function("() => window.Reveal && Reveal.isReady()", timeout=30_000)
         first = _current_slide(page)
@@ -389,7 +406,10 @@ def test_the_static_deck_advances_a_slide_offline(browser, static_deck):
         # the formulas are typeset with the local MathJax (its fonts included), none failed
         page.wait_for_function("() => window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0", timeout=60_000)
         assert page.locator(".MathJax, .MathJax_Display").count() > 0, "no formula of 02_lora was typeset"
-        assert page.locator(".MathJax_Error, .merror").count() == 0, page.locator(".MathJax_Error, .merror").first.text_content()
+        failed = page.locator(".MathJax_Error, .merror")
+        assert failed.count() == 0, (f"{failed.count()} formula(s) failed, the first: {failed.first.text_content()!r}; "
+                                     f"what MathJax reported: {page.evaluate('() => window.__mathjax_reports')}; "
+                                     f"browser: {browser.version}")
     finally:
         page.close()
 

@@ -77,6 +77,8 @@ def test_ci_installs_the_browser_and_may_not_skip_the_browser_test():
     ci = (ROOT / ".ci" / "run").read_text(encoding="utf-8")
     assert "apt-get install" in ci and "chromium" in ci and "fonts-noto-cjk" in ci
     assert "PEFT_LAB_REQUIRE_BROWSER=1" in ci
+    # by path: another `chromium` on PATH (a Playwright download) is not the browser the suite is checked with
+    assert 'PEFT_LAB_CHROMIUM="$DEBIAN_CHROMIUM"' in ci and "DEBIAN_CHROMIUM=/usr/bin/chromium" in ci
 
 
 def test_shipped_checkpoint_is_package_data():
