@@ -85,6 +85,13 @@ def test_setup_cell_installs_from_the_declared_repository(path):
         f"(run `python -m peft_lab.classroom stamp`)")
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_setup_cell_imports_nothing_before_the_install(path):
+    assert hosted.imports_before_install(load(path)) == [], (
+        f"{path.name}: import these after the install block, or a hosted kernel keeps their old version "
+        f"loaded while pip replaces them (run `python -m peft_lab.classroom stamp`)")
+
+
 def run_install_block(url: str) -> tuple[list, dict]:
     """The block as IPython runs it, with its shell commands and magics recorded instead of run."""
     from IPython.core.inputtransformer2 import TransformerManager
@@ -124,7 +131,16 @@ def test_stamp_moves_every_notebook_to_a_new_address():
     nb = load(NOTEBOOKS[0])
     moved = hosted.stamp(copy.deepcopy(nb), "https://example.org/fork/peft-lab")
     assert hosted.installs_from(moved) == "https://example.org/fork/peft-lab"
-    assert hosted.installs_from(hosted.stamp(moved, hosted.repository_url())) == hosted.repository_url()
+    back = hosted.stamp(moved, hosted.repository_url())
+    assert hosted.installs_from(back) == hosted.repository_url()
+    assert hosted.imports_before_install(back) == []
+    # a cell that imports torch before peft_lab gets the install block moved above the import
+    late = {"cells": [{"cell_type": "code", "source": "%matplotlib inline\nimport torch\nimport peft_lab as pl\nx = 1"}]}
+    assert hosted.imports_before_install(late) == ["import torch", "import peft_lab as pl"]
+    stamped = hosted.stamp(late, "https://example.org/x")
+    assert hosted.imports_before_install(stamped) == [] and hosted.installs_from(stamped) == "https://example.org/x"
+    assert stamped["cells"][0]["source"].split("\n")[0] == "%matplotlib inline"
+    assert stamped["cells"][0]["source"].endswith("import torch\nx = 1")
     with pytest.raises(ValueError, match="url="):
         hosted.install_block("git@example.org:x.git")
 

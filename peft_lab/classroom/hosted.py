@@ -68,17 +68,30 @@ def installs_from(nb: dict) -> str | None:
     return None
 
 
+def imports_before_install(nb: dict) -> list[str]:
+    """The setup cell's import lines that run before :func:`install_block`. There should be none: a
+    module imported first (torch, say) stays loaded in the kernel at its old version while the
+    install replaces its files, and a hosted kernel would then need a restart."""
+    lines = _lines(_setup_cell(nb))
+    end = next((i for i, line in enumerate(lines) if line == "try:"), len(lines))
+    return [line for line in lines[:end] if re.match(r"(import|from)\s", line)]
+
+
 def stamp(nb: dict, url: str) -> dict:
-    """Make the setup cell import peft_lab through :func:`install_block` for ``url`` (in place)."""
+    """Make the setup cell import peft_lab through :func:`install_block` for ``url`` (in place),
+    first after the cell's leading magics, so that nothing is imported before the install."""
     cell = _setup_cell(nb)
     lines = _lines(cell)
     if (old := installs_from(nb)) is not None:
         start = lines.index(f'    REPOSITORY = "{old}"') - 3
-        lines[start:start + 8] = install_block(url)
+        del lines[start:start + len(install_block(old))]
     elif IMPORT in lines:
-        i = lines.index(IMPORT)
-        lines[i:i + 1] = install_block(url)
+        lines.remove(IMPORT)
     else:
         raise ValueError(f"the setup cell has no line {IMPORT!r} to replace")
+    first = next((i for i, line in enumerate(lines) if not line.startswith("%")), len(lines))
+    while first < len(lines) and not lines[first].strip():
+        del lines[first]
+    lines[first:first] = install_block(url) + [""] * (first < len(lines))
     cell["source"] = "\n".join(lines)
     return nb
