@@ -20,11 +20,10 @@ from __future__ import annotations
 import functools
 import importlib.util
 import random
-import unicodedata
-from collections import Counter
-from dataclasses import dataclass
 from pathlib import Path
-from .checks import check_positive_int
+
+from .near_duplicates import CONTAINMENT_MIN_CHARS, near_duplicates, normalize_text  # noqa: F401 (data's API)
+from .vocab import Vocab, normalize_char  # noqa: F401 (data's API: data.Vocab)
 
 SPLITS = ("train", "validation", "test")
 SEG_TAGS = "BMES"  # begin / middle / end of a multi-character word, single-character word
@@ -148,75 +147,7 @@ def pretraining_texts() -> list[str]:
     return [t for t in texts if t not in held_out]
 
 
-# ----------------------------------------------------------------------------- near-duplicates
-
-# A held-out text counts as contained in (or containing) a training text only if the contained
-# one has at least this many letters/digits after normalisation; `python -m peft_lab.data` prints
-# how many held-out texts each threshold removes. At 10 the reviews' truncated copies are caught,
-# the shortest of them 11 characters long (a training review "外形很漂亮，系统界面漂亮，键盘..."
-# cut after 11 characters is a test review; the issue's example is a 49-character prefix), while
-# at 8-9 ordinary phrases found inside longer reviews ("总的来说还是不错的", "不建议入住此酒店")
-# would remove held-out reviews that merely use them. In the news corpus 10 also removes datelines
-# such as "新华社北京1月13日电" repeated inside held-out sentences: a few sentences more removed
-# than needed, never a leak kept.
-CONTAINMENT_MIN_CHARS = 10
-
-
-class _Fold(dict):
-    """str.translate table: NFKC-folded letters/digits kept, everything else dropped."""
-
-    def __missing__(self, code: int) -> str:
-        folded = normalize_char(chr(code))
-        self[code] = kept = folded if unicodedata.category(folded)[0] in "LN" else ""
-        return kept
-
-
-_FOLD = _Fold()
-
-
-def normalize_text(text: str) -> str:
-    """Fold every character as ``normalize_char`` does, then keep only letters and digits
-    (Unicode categories L*, N*): whitespace and punctuation vanish."""
-    return text.translate(_FOLD)
-
-
-def _prefix_index(texts: list[str], k: int) -> dict[str, list[int]]:
-    index: dict[str, list[int]] = {}
-    for i, text in enumerate(texts):
-        if len(text) >= k:
-            index.setdefault(text[:k], []).append(i)
-    return index
-
-
-def _contained_in(small: list[str], large: list[str], k: int):
-    """Pairs (i, j) with ``small[i] in large[j]`` and ``len(small[i]) >= k``: every such
-    ``small[i]`` starts with a k-gram of ``large[j]``, so index the first k characters of the
-    small texts, look up every k-gram of the large ones, and verify the candidates with ``in``."""
-    index = _prefix_index(small, k)
-    for j, text in enumerate(large):
-        hits = {text[p:p + k] for p in range(len(text) - k + 1)} & index.keys()
-        for gram in hits:
-            for i in index[gram]:
-                if small[i] in text:
-                    yield i, j
-
-
-def near_duplicates(texts, references, min_chars: int = CONTAINMENT_MIN_CHARS) -> set[int]:
-    """Indices of ``texts`` that, after ``normalize_text``, equal a reference, are contained in
-    one, or contain one; containment counts only if the contained text has ``min_chars`` or more
-    characters (else a held-out review holding the one-character review "好" would match)."""
-    for name, value in (("texts", texts), ("references", references)):
-        if isinstance(value, str):
-            raise TypeError(f"{name}={value[:20]!r}... must be a list of texts, not one string")
-    check_positive_int("min_chars", min_chars)
-    texts = [normalize_text(t) for t in texts]
-    references = [normalize_text(t) for t in references]
-    equal = set(references)
-    found = {i for i, t in enumerate(texts) if t in equal}
-    found |= {i for i, _ in _contained_in(texts, references, min_chars)}
-    found |= {j for _, j in _contained_in(references, texts, min_chars)}
-    return found
-
+# ----------------------------------------------------------------------------- held-out leaks
 
 def held_out_leaks(min_chars: int = CONTAINMENT_MIN_CHARS) -> dict[str, dict[str, frozenset[str]]]:
     """``{corpus: {"validation"|"test": texts}}``: the held-out texts of each corpus that are
@@ -244,82 +175,3 @@ def _without_leaks(splits: dict, leaks: dict[str, frozenset[str]]) -> dict:
     """The same splits with the leaked held-out items removed; training is returned untouched."""
     return {split: items if split == "train" else tuple(x for x in items if x[0] not in leaks[split])
             for split, items in splits.items()}
-
-
-# ----------------------------------------------------------------------------- vocabulary
-
-@functools.lru_cache(maxsize=None)
-def normalize_char(char: str) -> str:
-    """Fold full-width digits/letters to their ASCII form (NFKC), one character to one."""
-    folded = unicodedata.normalize("NFKC", char)
-    return folded if len(folded) == 1 else char
-
-
-@dataclass(frozen=True)
-class Vocab:
-    """A character vocabulary; ids 0..len(SPECIALS)-1 are special tokens."""
-
-    chars: tuple[str, ...]
-
-    SPECIALS = ("[PAD]", "[UNK]", "[BOS]", "[EOS]", "[MASK]")
-    PAD, UNK, BOS, EOS, MASK = range(5)
-
-    @functools.cached_property
-    def _index(self) -> dict[str, int]:
-        return {c: i + len(self.SPECIALS) for i, c in enumerate(self.chars)}
-
-    def __len__(self) -> int:
-        return len(self.SPECIALS) + len(self.chars)
-
-    @classmethod
-    def build(cls, texts, size: int = 4000) -> "Vocab":
-        """The ``size - len(SPECIALS)`` most frequent (normalised) characters of ``texts``."""
-        if size <= len(cls.SPECIALS):
-            raise ValueError(f"size={size} must be larger than the {len(cls.SPECIALS)} special tokens")
-        counts = Counter(normalize_char(c) for text in texts for c in text if not c.isspace())
-        # ties broken by the character itself, so the vocabulary is deterministic
-        ranked = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-        return cls(tuple(c for c, _ in ranked[: size - len(cls.SPECIALS)]))
-
-    def encode(self, text: str, bos: bool = True, eos: bool = False) -> list[int]:
-        ids = [self._index.get(normalize_char(c), self.UNK) for c in text]
-        return ([self.BOS] if bos else []) + ids + ([self.EOS] if eos else [])
-
-    def decode(self, ids) -> str:
-        out = []
-        for i in ids:
-            i = int(i)
-            if i >= len(self.SPECIALS):
-                out.append(self.chars[i - len(self.SPECIALS)])
-            elif i == self.UNK:
-                out.append("□")
-        return "".join(out)
-
-    def to_dict(self) -> dict:
-        return {"specials": list(self.SPECIALS), "chars": "".join(self.chars)}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> "Vocab":
-        if tuple(d.get("specials", ())) != cls.SPECIALS:
-            raise ValueError(f"vocabulary specials {d.get('specials')} differ from {cls.SPECIALS}")
-        return cls(tuple(d["chars"]))
-
-
-def _leak_report(thresholds=(5, 8, 10, 12, 15, 20)) -> None:
-    """Print how many held-out texts each containment threshold removes, and how long it takes."""
-    import time
-    held = {name: sum(len(corpus[split]) for split in ("validation", "test"))
-            for name, corpus in (("sentiment", _sentiment_unfiltered()), ("segmentation", _segmentation_unfiltered()))}
-    print(f"held-out texts before the filter: {held}")
-    for k in thresholds:
-        _held_out_leaks.cache_clear()
-        start = time.perf_counter()
-        leaks = held_out_leaks(k)
-        seconds = time.perf_counter() - start
-        counts = {name: {split: len(v) for split, v in splits.items()} for name, splits in leaks.items()}
-        mark = "  <- CONTAINMENT_MIN_CHARS" if k == CONTAINMENT_MIN_CHARS else ""
-        print(f"min_chars={k:>2}: removed {counts} in {seconds:.2f} s{mark}")
-
-
-if __name__ == "__main__":
-    _leak_report()

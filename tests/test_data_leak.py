@@ -106,3 +106,14 @@ def test_the_card_says_which_split_informed_the_choice_between_checkpoints():
     assert choice["split"] in data.SPLITS
     assert choice["hyperparameters_within_a_checkpoint"] in data.SPLITS
     assert choice["how"].strip()
+
+
+def test_the_threshold_report_marks_the_threshold_the_splits_use(capsys):
+    """`python -m peft_lab.experiments.leaks` prints, at CONTAINMENT_MIN_CHARS, exactly what the splits leave out."""
+    from peft_lab.experiments import leaks
+    leaks.report(thresholds=(K - 1, K))
+    lines = capsys.readouterr().out.splitlines()
+    [marked] = [line for line in lines if line.endswith("<- CONTAINMENT_MIN_CHARS")]
+    removed = {name: {split: len(texts) for split, texts in splits.items()} for name, splits in data.held_out_leaks().items()}
+    assert marked.startswith(f"min_chars={K:>2}: removed {removed} in ")
+    assert len(lines) == 3 and lines[1].startswith(f"min_chars={K - 1:>2}: ")
