@@ -343,6 +343,22 @@ window.MathJax = {AuthorInit: () => {
 """
 
 
+# every (h, v) of the deck, in order
+SLIDE_INDICES = """() => [...document.querySelectorAll('.reveal .slides > section')].flatMap((top, h) => {
+    const subs = top.querySelectorAll(':scope > section');
+    return subs.length ? [...subs].map((_, v) => [h, v]) : [[h, 0]];
+})"""
+
+# the current slide's formulas (MathJax's source scripts), their frames and the rendered outputs in
+# them: one each, unless a formula was typeset twice (a second, misplaced copy) or not at all
+FORMULAS_ON_SLIDE = """() => {
+    const slide = Reveal.getCurrentSlide();
+    return {formulas: slide.querySelectorAll('script[type^="math/tex"]').length,
+            frames: slide.querySelectorAll('.MathJax').length,
+            outputs: slide.querySelectorAll('.MathJax span.math').length};
+}"""
+
+
 def _current_slide(page) -> tuple[tuple[int, int], str]:
     """reveal.js's current slide, read from the DOM (the same for nbconvert's deck and RISE):
     its (horizontal, vertical) indices and the text of its first heading."""
@@ -403,13 +419,24 @@ def test_the_static_deck_advances_a_slide_offline(browser, static_deck):
         assert page.evaluate("() => [Reveal.getIndices().h, Reveal.getIndices().v]") == list(second[0])
         assert second[1] and second[1] != first[1], f"the second slide has a heading of its own: {first} then {second}"
         assert [m for m in console if not HARMLESS_LOAD_FAILURES.search(m)] == [], console
-        # the formulas are typeset with the local MathJax (its fonts included), none failed
+        # the formulas are typeset with the local MathJax (its fonts included), each once and none
+        # failed: on the slide the lecturer moved to before MathJax had finished (as above) and on
+        # every other slide
         page.wait_for_function("() => window.MathJax && MathJax.Hub && MathJax.Hub.queue.pending === 0", timeout=60_000)
         assert page.locator(".MathJax, .MathJax_Display").count() > 0, "no formula of 02_lora was typeset"
+        _shot(page, "02_lora-static-slide-2-typeset")
         failed = page.locator(".MathJax_Error, .merror")
         assert failed.count() == 0, (f"{failed.count()} formula(s) failed, the first: {failed.first.text_content()!r}; "
                                      f"what MathJax reported: {page.evaluate('() => window.__mathjax_reports')}; "
                                      f"browser: {browser.version}")
+        shown = {}
+        for h, v in page.evaluate(SLIDE_INDICES):
+            page.evaluate(f"() => Reveal.slide({h}, {v})")
+            page.wait_for_function("() => MathJax.Hub.queue.pending === 0", timeout=60_000)
+            shown[(h, v)] = page.evaluate(FORMULAS_ON_SLIDE)
+        typeset_twice = {at: f for at, f in shown.items() if f["outputs"] != f["formulas"] or f["frames"] != f["formulas"]}
+        assert typeset_twice == {}, f"formulas drawn twice or not at all (slide: counts): {typeset_twice}"
+        assert sum(f["formulas"] for f in shown.values()) == page.locator("script[type^='math/tex']").count()
     finally:
         page.close()
 
