@@ -61,18 +61,29 @@ def test_code_cells_are_a_few_lines(path):
         assert n <= MAX_CELL_LINES, f"{path.name} code cell {i} has {n} lines (at most {MAX_CELL_LINES})"
 
 
+CHECK_OUTPUT = "nbval-check-output"   # nbval's cell tag; its comment form would sit in the code learners read
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
 def test_check_output_marks_only_deterministic_cells(path):
-    """NBVAL_CHECK_OUTPUT marks a deterministic cell: one that trains, times or draws must not carry it.
-    nbval compares a cell's output only with a stored one, and notebooks are stored without outputs,
-    so a marked cell must also assert what it prints (against an independent computation): that is
-    what makes a wrong count fail CI."""
+    """The nbval-check-output tag marks a deterministic cell: one that trains, times or draws must not
+    carry it. nbval compares a cell's output only with a stored one, and notebooks are stored without
+    outputs, so a marked cell must also assert what it prints (against an independent computation):
+    that is what makes a wrong count fail CI."""
     for i, cell in enumerate(cells(path, "code")):
         src = text(cell)
-        if "NBVAL_CHECK_OUTPUT" in src:
+        if CHECK_OUTPUT in cell.get("metadata", {}).get("tags", []):
             for word in ("fit(", "bench", "latency", "plots.", "run_sweep", "tqdm"):
                 assert word not in src, f"{path.name} cell {i} checks output but calls {word}"
-            assert "assert " in src, f"{path.name} cell {i} is marked NBVAL_CHECK_OUTPUT but asserts nothing"
+            assert "assert " in src, f"{path.name} cell {i} is tagged {CHECK_OUTPUT} but asserts nothing"
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_no_test_markers_in_the_code_learners_read(path):
+    """nbval's markers go in cell tags: a `# NBVAL_...` comment is jargon on the page, in the book
+    and on the slides."""
+    marked = [i for i, cell in enumerate(cells(path, "code")) if "NBVAL_" in text(cell)]
+    assert marked == [], f"{path.name} code cells {marked}: move the NBVAL comment to a cell tag"
 
 
 def test_the_six_chapters_are_named_in_order():
