@@ -184,3 +184,22 @@ def test_show_source_is_the_code_that_runs(capsys, outside_a_kernel):
 def test_say_prints_outside_a_notebook_and_returns_nothing(capsys, outside_a_kernel):
     assert say("准确率 **80%**") is None
     assert capsys.readouterr().out == "准确率 **80%**\n"
+
+
+def test_execute_twice_times_both_runs_in_one_kernel_without_kernel_log_noise(tmp_path, capfd):
+    """`python -m peft_lab.notebook` reruns in the same kernel (state carries over), and the kernel's
+    start-up log (ipykernel 7 warns about TCP at every start) does not bury the timing lines."""
+    import nbformat
+
+    from peft_lab.notebook import execute_twice
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("runs = globals().get('runs', 0) + 1"),
+                                         nbformat.v4.new_code_cell("assert runs in (1, 2)")])
+    path = tmp_path / "tiny.ipynb"
+    nbformat.write(nb, path)
+    first, again = execute_twice(path)
+    assert first > 0 and again > 0
+    assert "IPKernelApp] WARNING" not in capfd.readouterr().err
+    nb.cells.append(nbformat.v4.new_code_cell("assert runs == 1"))   # fails on the rerun: same kernel
+    nbformat.write(nb, path)
+    with pytest.raises(Exception, match="assert runs == 1"):
+        execute_twice(path)

@@ -41,9 +41,12 @@ def executed(path: Path, folder: Path = EXECUTED, run: bool = True):
             print(f"{path.name}: executed copy is up to date ({copy})", flush=True)
             return cached
     from nbclient import NotebookClient
+
+    from ..notebook import KERNEL_ARGUMENTS
     print(f"{path.name}: executing ...", flush=True)
     t0 = time.perf_counter()
-    NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", store_widget_state=True,
+    NotebookClient(nb, timeout=CELL_TIMEOUT, kernel_name="python3", extra_arguments=KERNEL_ARGUMENTS,
+                   store_widget_state=True,
                    resources={"metadata": {"path": str(path.parent)}}).execute()
     print(f"{path.name}: executed in {time.perf_counter() - t0:.0f} s", flush=True)
     nb.metadata["peft_lab"] = {"fingerprint": key}
