@@ -215,7 +215,10 @@ def test_chapter_branches_agree_only_when_the_pick_is_recommended():
     branches = (("快", {}, ("full",)), ("省", {"memory_limited": True}, ("full",)))
     rows = cmp.chapter_branches(methods(), sweep, N, branches)
     assert [r["agrees"] for r in rows] == [True, False]      # full is dropped when memory is limited
-    assert "| 快 |" in cmp.render_branches(rows)
+    table = cmp.render_branches(rows)
+    assert "| 快 |" in table
+    # the question is shown as the learner reads it, never as its language-table key
+    assert "| 省 | 显存受限？ |" in table and "guide_q_" not in table
 
 
 def test_small_data_without_a_small_size_says_which_setting_to_change():

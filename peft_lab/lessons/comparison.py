@@ -489,7 +489,7 @@ def render_branches(rows: list[dict]) -> str:
     """``chapter_branches`` as a Markdown table."""
     lines = ["| 教材的情形 | 在决策辅助里回答“是”的问题 | 教材推荐 | 测量给出的推荐 | 一致？ |", "|---|---|---|---|---|"]
     for r in rows:
-        asked = "、".join(QUESTIONS[k] for k, v in r["answers"].items() if v)
+        asked = "、".join(_t(QUESTIONS[k]) for k, v in r["answers"].items() if v)
         lines.append(f"| {r['branch']} | {asked} | {'、'.join(t(m) for m in r['chapter'])} | "
                      f"{'、'.join(t(m) for m in r['recommended']) or '（无）'} | {'是' if r['agrees'] else '否'} |")
     return "\n".join(lines)
