@@ -14,6 +14,10 @@ Two symptoms, each a ``TrainingWarning`` (a ``UserWarning``) in the current lang
 The likely cause of a run at chance is read off its loss curve: rising -> learning rate too high;
 trainable parameters that never moved -> nothing was trained; a loss that barely fell -> rate too
 low; otherwise (or besides) too few steps for the task.
+
+Before a run, one mistake is read off the model itself: base weights that ``pl.apply`` froze and
+that are trainable again (a ``requires_grad_(True)`` loop after ``apply``). The loss curve cannot
+show it -- the run trains, only no longer as the method -- so ``fit`` checks it before the first step.
 """
 from __future__ import annotations
 
@@ -22,7 +26,7 @@ import warnings
 
 from torch import nn
 
-from .i18n import t
+from .i18n import TEXT, t
 
 RISE = 1.5          # the end of the loss curve above 1.5 x its start is no noise: the run diverges
 TAIL = 5            # the end of the curve is the mean of at least this many steps' losses
@@ -36,6 +40,23 @@ DEFAULT_LR = 2e-3   # fit's default learning rate, suggested as a ceiling when l
 class TrainingWarning(UserWarning):
     """A run finished but did not learn: ``warnings.filterwarnings("ignore", category=pl.TrainingWarning)``
     silences it."""
+
+
+def unfrozen_base(model: nn.Module) -> list[tuple[str, int]]:
+    """(name, size) of each parameter that ``pl.apply`` froze and that is trainable again; empty when
+    no method is applied."""
+    frozen = getattr(model, "peft_frozen", None) or frozenset()
+    return [(name, p.numel()) for name, p in model.named_parameters() if p.requires_grad and name in frozen]
+
+
+def warn_if_base_unfrozen(model: nn.Module) -> None:
+    """Issue a ``TrainingWarning`` when ``unfrozen_base`` finds any parameter."""
+    unfrozen = unfrozen_base(model)
+    if unfrozen:
+        method = model.peft_config.method
+        names = ", ".join(name for name, _ in unfrozen[:3]) + (", ..." if len(unfrozen) > 3 else "")
+        warnings.warn(t("warn_base_unfrozen", n=f"{sum(size for _, size in unfrozen):,}", tensors=f"{len(unfrozen):,}",
+                        names=names, method=t(method) if method in TEXT else method), TrainingWarning, stacklevel=3)
 
 
 def parameter_fingerprint(model: nn.Module) -> float:

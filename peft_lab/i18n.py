@@ -410,6 +410,13 @@ TEXT: dict[str, dict[str, str]] = {
                     "en": "validation accuracy {accuracy} % is no better than chance level {chance} % (always "
                           "guessing the validation set's most frequent label; {n} targets): the model learned "
                           "next to nothing. Likely cause: {causes}"},
+    "warn_base_unfrozen": {"zh": "pl.apply 冻结的基座参数里，有 {tensors} 个张量（共 {n} 个参数：{names}）又变成了可训练的："
+                                 "这次训练的不再只是 {method}，而是连同基座一起（训练内存、保存的适配器都会接近全参数微调）。"
+                                 "如果不是有意的，pl.apply 之后不要再把参数设为 requires_grad=True",
+                           "en": "{tensors} base tensors that pl.apply froze ({n} parameters: {names}) are trainable "
+                                 "again: this run trains the base along with {method} (training memory and the saved "
+                                 "adapter grow towards full fine-tuning's). Unless that is intended, do not set "
+                                 "requires_grad=True after pl.apply"},
     "cause_lr_high": {"zh": "学习率太高（lr={lr}），损失从 {first} 升到 {last}，试试 lr={suggest}",
                       "en": "the learning rate is too high (lr={lr}; the loss went from {first} to {last}), "
                             "try lr={suggest}"},

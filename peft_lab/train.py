@@ -19,7 +19,7 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from . import methods
-from .diagnose import TrainingWarning, parameter_fingerprint, warn_if_failed  # noqa: F401 (pl.TrainingWarning)
+from .diagnose import TrainingWarning, parameter_fingerprint, warn_if_base_unfrozen, warn_if_failed  # noqa: F401 (pl.TrainingWarning)
 from .i18n import t
 from .measured_memory import MemoryMeter
 from .methods.base import TrainingHook, check_positive, check_positive_int  # noqa: F401 (pl.TrainingHook)
@@ -207,10 +207,12 @@ def fit(model: nn.Module, task: str = "sentiment", steps: int = 300, lr: float =
     rank...) are made on validation, and the test split is read once, to report (the sweeps in
     ``peft_lab.experiments`` ask for it). Validation alone also halves the cost after training.
     A run whose loss climbs far above its start, or whose validation accuracy ends at chance level,
-    warns (``pl.TrainingWarning``) with the likely cause.
+    warns (``pl.TrainingWarning``) with the likely cause; so does, before the first step, a model
+    whose base weights were made trainable again after ``pl.apply``.
     """
     task = get_task(task)
     check_fit_arguments(model, task, steps, lr, batch_size, max_len, warmup, train_size, eval_size)
+    warn_if_base_unfrozen(model)
     train = task.encode(model.vocab, "train", max_len, train_size)
     val = task.encode(model.vocab, "validation", max_len, eval_size)
     hooks = methods.training_hooks(model) + list(hooks)

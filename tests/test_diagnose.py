@@ -76,3 +76,34 @@ def test_a_run_that_learns_does_not_warn():
         r = pl.fit(lora_model(), "sentiment", lr=5e-3, steps=20, batch_size=16, max_len=64, train_size=640,
                    eval_size=200, progress=False, measure=False, evaluate_test=False)
     assert r.history[-1]["loss"] < r.history[0]["loss"]
+
+
+def test_base_weights_made_trainable_after_apply_warn_before_the_first_step():
+    model = lora_model()
+    assert diagnose.unfrozen_base(model) == []
+    frozen = [name for name, p in model.named_parameters() if not p.requires_grad]
+    model.layers[0].mlp.requires_grad_(True)            # one block's MLP unfrozen by hand
+    unfrozen = diagnose.unfrozen_base(model)
+    assert [name for name, _ in unfrozen] == [n for n in frozen if n.startswith("layers.0.mlp.")] != []
+    model.requires_grad_(True)                          # the notebook's "forgot to freeze" loop
+    assert [name for name, _ in diagnose.unfrozen_base(model)] == frozen
+    assert sum(size for _, size in diagnose.unfrozen_base(model)) == sum(
+        p.numel() for name, p in model.named_parameters() if name in frozen)
+    with pytest.warns(pl.TrainingWarning) as caught:
+        pl.fit(model, "sentiment", lr=1e-4, steps=1, batch_size=4, max_len=16, train_size=8, eval_size=8,
+               progress=False, measure=False)
+    [said] = [str(w.message) for w in caught if str(w.message).startswith(lead("warn_base_unfrozen"))]
+    assert f"{len(frozen)} base tensors" in said and "LoRA" in said
+
+
+def test_no_unfrozen_warning_for_full_fine_tuning_a_frozen_base_or_a_removed_method():
+    full = pl.apply(pl.load_pretrained(head="cls", num_labels=2), pl.FullFineTuningConfig())
+    assert diagnose.unfrozen_base(full) == []           # full fine-tuning froze nothing
+    model = lora_model()
+    pl.remove(model)                                    # the model is a plain model again, all trainable
+    assert diagnose.unfrozen_base(model) == [] and model.peft_frozen is None
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", pl.TrainingWarning)
+        diagnose.warn_if_base_unfrozen(full)
+        diagnose.warn_if_base_unfrozen(model)
+        diagnose.warn_if_base_unfrozen(lora_model())

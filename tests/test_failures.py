@@ -50,6 +50,9 @@ def test_an_unfrozen_base_trains_everything_moves_W0_and_saves_the_whole_model()
     assert s["trainable_broken"] == s["total"] > s["trainable_lora"]
     assert s["W0_change"] > 0
     assert s["adapter_bytes_broken"] > 10 * s["adapter_bytes_lora"]
+    # 06 shows rep.warnings: the first is fit's check before training, naming the unfrozen base
+    from peft_lab.i18n import TEXT, get_language
+    assert rep.warnings and rep.warnings[0].startswith(TEXT["warn_base_unfrozen"][get_language()].split("{")[0])
     # the same model with the base frozen trains only the LoRA factors and the head
     good = failures.healthy(GOOD_LR, **TINY).run
     assert good.trainable_params == s["trainable_lora"]

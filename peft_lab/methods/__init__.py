@@ -90,6 +90,8 @@ def apply(model: nn.Module, config: PeftConfig) -> nn.Module:
     config_class(config)  # an unregistered config is refused before anything changes
     config.apply(model)
     model.peft_config = config
+    # what the method froze, so that pl.fit can tell when a base weight was made trainable again
+    model.peft_frozen = frozenset(name for name, p in model.named_parameters() if not p.requires_grad)
     return model
 
 
@@ -112,7 +114,7 @@ def remove(model: nn.Module) -> nn.Module:
         replace_module(model, name, layer.base)
     for p in model.parameters():
         p.requires_grad_(True)
-    model.peft_config = None
+    model.peft_config = model.peft_frozen = None
     return model
 
 
