@@ -96,17 +96,30 @@ def test_loraplus_vs_lora_reads_gap_se_rates_and_ratio_from_the_runs():
     opt = {"name": "loraplus", "ratio": 4}
     runs = ([run("lora", a, s, lr=1e-3) for s, a in enumerate([0.80, 0.82])]
             + [run("loraplus", a, s, lr=1e-4, optimizer=opt) for s, a in enumerate([0.70, 0.74])])
-    out = lesson.loraplus_vs_lora({"runs": runs})
+    n_test = 2000
+    out = lesson.loraplus_vs_lora({"runs": runs}, n_test)
     assert out["gap"] == pytest.approx(0.72 - 0.81)
     sd_a, sd_b = torch.tensor([0.70, 0.74]).std().item(), torch.tensor([0.80, 0.82]).std().item()
-    assert out["se"] == pytest.approx((sd_a ** 2 / 2 + sd_b ** 2 / 2) ** 0.5, rel=1e-5)
+    seeds = sd_a ** 2 / 2 + sd_b ** 2 / 2
+    sampling = 0.72 * 0.28 / n_test + 0.81 * 0.19 / n_test        # each mean's test-set sampling error²
+    assert out["se"] == pytest.approx((seeds + sampling) ** 0.5, rel=1e-5)
     assert out["lr"] == {"lora": 1e-3, "loraplus": 1e-4} and out["ratio"] == 4
     assert out["verdict"] == lesson.verdict(out["gap"], out["se"]) == "lower"
-    same = [run("lora", a, s) for s, a in enumerate([0.8, 0.9])] + [run("loraplus", a, s, optimizer=opt)
-                                                                    for s, a in enumerate([0.9, 0.8])]
-    assert lesson.loraplus_vs_lora({"runs": same})["verdict"] == "within"
+    # a gap the seeds alone would call real, inside the test set's sampling error on few reviews
+    close = ([run("lora", a, s) for s, a in enumerate([0.800, 0.801])]
+             + [run("loraplus", a, s, optimizer=opt) for s, a in enumerate([0.780, 0.781])])
+    assert lesson.verdict(-0.02, (2 * 0.0007 ** 2 / 2) ** 0.5) == "lower"
+    assert lesson.loraplus_vs_lora({"runs": close}, 300)["verdict"] == "within"
     with pytest.raises(ValueError, match="'loraplus'"):
-        lesson.loraplus_vs_lora({"runs": runs[:2]})
+        lesson.loraplus_vs_lora({"runs": runs[:2]}, n_test)
+    # the sentence: the verdict in words, and the rate comparison only when LoRA+ did not come out higher
+    said = lesson.loraplus_sentence(out)
+    assert "LoRA 81.0%" in said and "LoRA+ 72.0%" in said and "差 -9.0 个百分点" in said
+    assert lesson.LORAPLUS_VERDICT["lower"] in said and "基础学习率是 LoRA 的 0.1 倍" in said
+    assert "B 的实际学习率是 LoRA 的 0.4 倍" in said
+    higher = dict(out, verdict="higher")
+    assert lesson.LORAPLUS_VERDICT["higher"] in lesson.loraplus_sentence(higher)
+    assert "没有带来" not in lesson.loraplus_sentence(higher)
 
 
 def test_dora_keeps_row_norms_where_lora_with_the_same_update_does_not(make_model):

@@ -8,11 +8,9 @@ measured on the model it is given.
     from peft_lab.lessons import lora as lesson
     acc = lesson.by_variant_rank(load_results("lora_rank"))       # {(variant, r): {"mean", "std", "n"}}
     lesson.latency(load_bench()["inference"])                    # merged/unmerged ratios to the base
-    lesson.loraplus_vs_lora(load_results("methods"))             # means, rates, gap, se and a verdict
+    lesson.loraplus_vs_lora(load_results("methods"), n_test)     # means, rates, gap, se and a verdict
 """
 from __future__ import annotations
-
-import math
 
 import torch
 from torch import nn
@@ -115,21 +113,37 @@ def verdict(difference: float, se: float, z: float = Z) -> str:
     return "higher" if difference > 0 else "lower"
 
 
-def loraplus_vs_lora(results: dict, a: str = "loraplus", b: str = "lora", z: float = Z) -> dict:
+def loraplus_vs_lora(results: dict, n_test: int, a: str = "loraplus", b: str = "lora", z: float = Z) -> dict:
     """LoRA+ (``a``) against LoRA (``b``) over their final runs: each one's accuracy stats and chosen
     learning rate, LoRA+'s ``ratio`` (B's rate over A's), the gap of the means, its standard error
-    over seeds ``sqrt(std_a²/n_a + std_b²/n_b)`` and :func:`verdict` of the gap against ``z`` of it."""
+    (``noise.compare``: the seed spreads and the test set's sampling error, as every comparison in the
+    notebooks) and :func:`verdict` of the gap against ``z`` of it."""
     stats = group_stats(results)
     missing = [g for g in (a, b) if g not in stats]
     if missing:
         raise ValueError(f"no finished run with label {missing[0]!r}; labels: {list(stats)}")
-    sa, sb = stats[a], stats[b]
-    gap = sa["mean"] - sb["mean"]
-    se = math.sqrt(sa["std"] ** 2 / sa["n"] + sb["std"] ** 2 / sb["n"])
+    c = compare(results, a, b, n_test, z=z)
     lrs = chosen_lrs(results)
     ratio = next(r["optimizer"]["ratio"] for r in select(results, "final", {"label": a}))
-    return {a: sa, b: sb, "lr": {a: lrs[a], b: lrs[b]}, "ratio": ratio, "gap": gap, "se": se,
-            "verdict": verdict(gap, se, z)}
+    return {a: stats[a], b: stats[b], "lr": {a: lrs[a], b: lrs[b]}, "ratio": ratio, "gap": c["difference"],
+            "se": c["se"], "threshold": c["threshold"], "verdict": verdict(c["difference"], c["se"], z)}
+
+
+LORAPLUS_VERDICT = {"within": "在噪声之内，分不出高下", "lower": "LoRA+ 反而更低，超出噪声", "higher": "LoRA+ 更高，超出噪声"}
+
+
+def loraplus_sentence(lp: dict) -> str:
+    """02's sentence on :func:`loraplus_vs_lora`: both accuracies and rates, the gap against its
+    noise threshold, and, unless LoRA+ came out higher, how its chosen rates compare with LoRA's."""
+    lr, ratio = lp["lr"], lp["ratio"]
+    text = (f"测试准确率：LoRA {100 * lp['lora']['mean']:.1f}%（± {100 * lp['lora']['std']:.1f}，学习率 {lr['lora']:g}），"
+            f"LoRA+ {100 * lp['loraplus']['mean']:.1f}%（± {100 * lp['loraplus']['std']:.1f}，基础学习率 {lr['loraplus']:g}，"
+            f"即 B 的学习率 {ratio * lr['loraplus']:g}）。差 {100 * lp['gap']:+.1f} 个百分点，"
+            f"噪声阈值 ±{100 * lp['threshold']:.1f}（种子波动加测试集抽样误差）：{LORAPLUS_VERDICT[lp['verdict']]}。")
+    if lp["verdict"] != "higher":
+        text += (f"验证集替 LoRA+ 选的基础学习率是 LoRA 的 {lr['loraplus'] / lr['lora']:.2g} 倍，B 的实际学习率是 LoRA 的 "
+                 f"{ratio * lr['loraplus'] / lr['lora']:.2g} 倍——在这个窄模型上，给 B 单独加速没有带来可测的收益。")
+    return text
 
 
 def loraplus_ratios(ratios: dict, n_test: int, z: float = Z) -> dict:
