@@ -150,3 +150,22 @@ def test_loraplus_ratios_finds_the_best_ratio_and_judges_it_against_plain_lora()
     mixed = runs + [run("loraplus", acc=0.7, seed=2, lr=1e-3, optimizer={"name": "loraplus", "ratio": 4})]
     with pytest.raises(ValueError, match="different base rates"):
         lesson.loraplus_ratios({"runs": mixed}, n_test=1000)
+
+
+def test_dylora_reading_uses_seeds_and_test_sampling_and_claims_a_cost_only_beyond_noise():
+    def s(mean, std=0.0, n=3):
+        return {"mean": mean, "std": std, "n": n}
+    n_test = 10_000                          # sampling error about ±0.4 points per mean
+    by = {"dylora": {1: s(0.60), 2: s(0.79), 4: s(0.80)}, "lora": {1: s(0.75), 2: s(0.80), 4: s(0.80)}}
+    d = lesson.dylora_vs_lora(by, n_test)
+    assert d["full"] == 4 and d["usable"] == 2            # b = 1 is 20 points below full rank, b = 2 is not
+    assert not d["vs_lora"][1]["within_noise"] and d["vs_lora"][2]["within_noise"]
+    said = lesson.dylora_sentence(by, n_test)
+    assert "从 b = 2 起" in said and "在 r = 1 上它低于专门训练的 LoRA，超出噪声" in said
+    # the same means with a wide seed spread: nothing is beyond noise, and the sentence says so
+    wide = {half: {k: s(v["mean"], std=0.15) for k, v in ranks.items()} for half, ranks in by.items()}
+    said = lesson.dylora_sentence(wide, n_test)
+    assert "从 b = 1 起" in said and "每一个差都在噪声之内" in said and "超出噪声" not in said
+    assert "均值上有 2 个秩比 LoRA 低" in said
+    with pytest.raises(ValueError, match="none in common"):
+        lesson.dylora_vs_lora({"dylora": {1: s(0.7)}, "lora": {8: s(0.8)}}, n_test)

@@ -73,12 +73,18 @@ def compare(results: dict, a, b, n_test: int, by: str = "label", metric: str = "
     missing = [g for g in (a, b) if g not in groups]
     if missing:
         raise ValueError(f"no finished run with {by} = {missing[0]!r}; {by} values there: {list(groups)}")
-    sa, sb = groups[a], groups[b]
+    return {"a": a, "b": b, **compare_stats(groups[a], groups[b], n_test, z)}
+
+
+def compare_stats(sa: dict, sb: dict, n_test: int, z: float = Z) -> dict:
+    """:func:`compare`'s arithmetic on two groups' seed statistics ``{"mean", "std", "n"}`` (as
+    ``group_stats`` gives them), each mean measured on a test set of ``n_test`` examples."""
+    _check_n("n_test", n_test)
     seeds = sa["std"] ** 2 / sa["n"] + sb["std"] ** 2 / sb["n"]
     test = sampling_error(sa["mean"], n_test) ** 2 + sampling_error(sb["mean"], n_test) ** 2
     se = math.sqrt(seeds + test)
     difference = sa["mean"] - sb["mean"]
-    return {"a": a, "b": b, "mean_a": sa["mean"], "mean_b": sb["mean"], "std_a": sa["std"], "std_b": sb["std"],
+    return {"mean_a": sa["mean"], "mean_b": sb["mean"], "std_a": sa["std"], "std_b": sb["std"],
             "runs_a": sa["n"], "runs_b": sb["n"], "difference": difference, "se": se, "threshold": z * se,
             "within_noise": abs(difference) < z * se}
 

@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from ..experiments.analysis import chosen_lrs, select, summarize
-from ..experiments.noise import Z, compare, group_stats
+from ..experiments.noise import Z, compare, compare_stats, group_stats
 from ..methods.base import peft_layers
 
 
@@ -159,6 +159,42 @@ def loraplus_ratios(ratios: dict, n_test: int, z: float = Z) -> dict:
         raise ValueError(f"the ratios were trained at different base rates {sorted(base_lr)}: not one sweep")
     vs_one = None if best == 1 else compare(ratios, best, 1, n_test, by="optimizer.ratio", z=z)
     return {"by_ratio": by_ratio, "best": best, "base_lr": base_lr.pop(), "vs_one": vs_one}
+
+
+# ----------------------------------------------------------------------------- DyLoRA
+
+def dylora_vs_lora(by: dict, n_test: int, z: float = Z) -> dict:
+    """``experiments.dylora_by_rank``'s two halves read with the suite's noise rule (seeds plus the
+    test set's sampling error, ``noise.compare_stats``): ``usable``, the smallest rank b at which the
+    one DyLoRA model is within noise of itself at its full rank; and ``vs_lora``, per rank both
+    have, DyLoRA at b against the LoRA trained for that rank."""
+    dy, lo = by["dylora"], by["lora"]
+    full = max(dy)
+    usable = min(b for b in dy if compare_stats(dy[b], dy[full], n_test, z)["within_noise"])
+    vs_lora = {r: compare_stats(dy[r], lo[r], n_test, z) for r in lo if r in dy}
+    if not vs_lora:
+        raise ValueError(f"DyLoRA's ranks {sorted(dy)} and LoRA's {sorted(lo)} have none in common")
+    return {"full": full, "usable": usable, "vs_lora": vs_lora}
+
+
+def dylora_sentence(by: dict, n_test: int, z: float = Z) -> str:
+    """02's reading of the DyLoRA sweep: the accuracies at every rank, the smallest usable rank, and
+    how DyLoRA at each rank compares with the LoRA trained for it -- beyond noise only where it is."""
+    dy, lo, d = by["dylora"], by["lora"], dylora_vs_lora(by, n_test, z)
+    lower = [r for r, c in d["vs_lora"].items() if not c["within_noise"] and c["difference"] < 0]
+    gaps = "，".join(f"r = {r} 差 {100 * c['difference']:+.1f}（阈值 ±{100 * c['threshold']:.1f}）"
+                     for r, c in d["vs_lora"].items())
+    text = ("同一个 DyLoRA 模型在各秩上的测试准确率：" + "，".join(f"b = {b} 为 {pct(s)}" for b, s in dy.items())
+            + "。分别训练的 LoRA：" + "，".join(f"r = {r} 为 {pct(s)}" for r, s in lo.items())
+            + f"。从 b = {d['usable']} 起，DyLoRA 与它自己在满秩 b = {d['full']} 时的成绩在噪声之内：一次训练换来一整排可用的秩。"
+            + f"与专门为那个秩训练的 LoRA 相比（DyLoRA − LoRA，百分点）：{gaps}。")
+    if lower:
+        return text + (f"在 r = {'、'.join(map(str, lower))} 上它低于专门训练的 LoRA，超出噪声——"
+                       "这是“训练一次、任意秩可用”的代价。")
+    below = sum(c["difference"] < 0 for c in d["vs_lora"].values())
+    means = "均值上每个秩都比 LoRA 低" if below == len(d["vs_lora"]) else f"均值上有 {below} 个秩比 LoRA 低"
+    return text + (f"{means}，但每一个差都在噪声之内：每个秩只有 {min(s['n'] for s in dy.values())} 个种子，"
+                   "“训练一次、任意秩可用”若有代价，也小于这里测得出的程度。")
 
 
 # ----------------------------------------------------------------------------- DoRA
