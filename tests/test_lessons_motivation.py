@@ -37,3 +37,17 @@ def test_live_summary_names_a_missing_run(make_model):
     runs = {"full": SimpleNamespace(memory=MemoryParts(1, 1, 1, 1))}
     with pytest.raises(ValueError, match="lora_qv"):
         mo.live_summary(runs, _models(make_model), 4, 8)
+
+
+def test_performance_sentence_claims_a_gap_only_beyond_noise():
+    from peft_lab.lessons.practice import runs_from_stats
+    n_test = 2000
+    results = runs_from_stats({"full": (0.80, 0.005, 3), "lora": (0.795, 0.005, 3),
+                               "lora_qv": (0.70, 0.005, 3), "prefix_tuning": (0.79, 0.005, 3)})
+    said = mo.performance_sentence(results, n_test)
+    assert "全参数微调比只加在 q、v 上的 LoRA 高 10.0 个点" in said and said.count("超出噪声") == 2
+    assert "只加在 q、v 上的 LoRA 落后得超出噪声，其余与全参数微调在噪声之内" in said
+    tied = runs_from_stats({label: (0.80, 0.005, 3) for label in ("full", "lora", "lora_qv", "prefix_tuning")})
+    assert "测不出 PEFT 的性能代价" in mo.performance_sentence(tied, n_test)
+    behind = runs_from_stats({"full": (0.90, 0.0, 3), **{l: (0.70, 0.0, 3) for l in ("lora", "lora_qv", "prefix_tuning")}})
+    assert "每一种都落后得超出噪声" in mo.performance_sentence(behind, n_test)

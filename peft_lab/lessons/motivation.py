@@ -168,6 +168,35 @@ def unchanged_share(model, reference) -> float:
     return same / total
 
 
+# ----------------------------------------------------------------------------- the chapter's PEFT advantages
+
+PERFORMANCE_LABELS = {"lora": "所有线性层上的 LoRA", "lora_qv": "只加在 q、v 上的 LoRA", "prefix_tuning": "前缀微调"}
+
+
+def performance_sentence(results: dict, n_test: int, labels: dict = PERFORMANCE_LABELS) -> str:
+    """01's check of "PEFT performs like full fine-tuning": full fine-tuning minus each PEFT
+    placement in ``labels`` (``results/methods.json``), each with the suite's noise verdict
+    (``noise.compare``), then what the verdicts together support."""
+    from ..experiments.noise import compare
+    parts, behind = [], []
+    for label, name in labels.items():
+        c = compare(results, "full", label, n_test)
+        verdict = "在噪声之内，不能据此排高下" if c["within_noise"] else "超出噪声"
+        space = " " if name[-1].isascii() else ""      # "…的 LoRA 高", "…前缀微调高"
+        parts.append(f"全参数微调比{name}{space}高 {100 * c['difference']:.1f} 个点（噪声尺度 {100 * c['threshold']:.1f}，{verdict}）")
+        if not c["within_noise"] and c["difference"] > 0:
+            behind.append(name)
+    if behind and len(behind) < len(labels):
+        names = "、".join(behind)
+        end = (f"{names}{' ' if names[-1].isascii() else ''}落后得超出噪声，其余与全参数微调在噪声之内："
+               "PEFT 并非总能追平全参数微调，取决于加在哪里、加多少。")
+    elif behind:
+        end = "每一种都落后得超出噪声：在这个小模型上，PEFT 没有追平全参数微调。"
+    else:
+        end = "每一种都与全参数微调在噪声之内：在这个小模型上测不出 PEFT 的性能代价。"
+    return "**性能**：" + "；".join(parts) + "。" + end
+
+
 # ----------------------------------------------------------------------------- does pretraining pay?
 
 def pretraining_rows(results: dict, n_test: int, metric: str = "test_accuracy") -> list[dict]:
